@@ -1,0 +1,85 @@
+// `edge`: the project's CLI. Parses arguments, dispatches, and turns errors into exit codes in
+// one place.
+import { parseArgs } from 'node:util';
+import { TopologyError } from '../topology/parse.js';
+import { up } from './up.js';
+import { validate } from './validate.js';
+
+const USAGE = `usage: edge <command> [options]
+
+commands:
+  up         run the nested edge on this machine (target: local) until Ctrl-C or --duration
+  validate   check a topology file and print its levels
+  help       this text
+
+edge up options:
+  --topology FILE       topology YAML (default: the shipped three-level default)
+  --duration S          stop after S seconds (default: run until Ctrl-C)
+  --data-dir DIR        where configs, broker persistence, logs and the sink live (default: .edge)
+  --summary-json FILE   write {sent, delivered, lost, duplicates, p50_ms, p99_ms, per_source}
+  --drain-timeout S     how long to wait for queued messages after producers stop (default: 60)
+  --quiet               no live line
+`;
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'up': {
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          topology: { type: 'string' },
+          duration: { type: 'string' },
+          'data-dir': { type: 'string' },
+          'summary-json': { type: 'string' },
+          'drain-timeout': { type: 'string' },
+          target: { type: 'string' },
+          quiet: { type: 'boolean' },
+        },
+        strict: true,
+      });
+      const duration = values.duration === undefined ? undefined : positive('--duration', values.duration);
+      const drainTimeout = values['drain-timeout'] === undefined ? 60 : positive('--drain-timeout', values['drain-timeout']);
+      if (values.target !== undefined && values.target !== 'local') throw new UsageError(`--target ${values.target} is not available yet; use --target local`);
+      return up({ topologyFile: values.topology, durationS: duration, dataDir: values['data-dir'] ?? '.edge', summaryJson: values['summary-json'], drainTimeoutS: drainTimeout, quiet: values.quiet ?? false });
+    }
+    case 'validate': {
+      const { positionals } = parseArgs({ args: rest, allowPositionals: true, strict: true });
+      return validate(positionals[0]);
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return 0;
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+function positive(flag: string, raw: string): number {
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${flag} must be a positive number of seconds (got "${raw}")`);
+  return n;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof TopologyError) {
+      process.stderr.write(`edge: ${err.message}\n`);
+      process.exit(2);
+    }
+    if (err instanceof UsageError || (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS'))) {
+      process.stderr.write(`edge: ${err.message}\n\n${USAGE}`);
+      process.exit(2);
+    }
+    process.stderr.write(`edge: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,19 @@
+// Where the toolchain built by `npm run setup` lives: outside the repo, cached across runs.
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+export function toolsDir(): string {
+  return process.env.EDGE_TOOLS_DIR ?? join(homedir(), '.cache', 'edge-tools');
+}
+
+/** Absolute path of a tool: the cached build first, then the system PATH (Debian packages). */
+export function toolPath(name: string): string {
+  const cached = join(toolsDir(), 'bin', name);
+  if (existsSync(cached)) return cached;
+  for (const dir of (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/sbin'])) {
+    const candidate = join(dir, name);
+    if (dir && existsSync(candidate)) return candidate;
+  }
+  throw new Error(`${name} not found in ${join(toolsDir(), 'bin')} or PATH: run \`npm run setup\` first`);
+}

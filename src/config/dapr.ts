@@ -1,0 +1,98 @@
+// The ONE generator of Dapr resources (components, resiliency), used by every target.
+import yaml from 'js-yaml';
+
+export interface SecretRef {
+  /** Secret name (a key in the local secrets file, or a Kubernetes Secret's name). */
+  name: string;
+  key: string;
+}
+
+export interface PubSubComponentInput {
+  componentName: string;
+  /** The app that may use it: each workload has its own broker user, so its own component. */
+  appId: string;
+  /** The secret holding the broker URL with the workload's credentials. */
+  urlSecret: SecretRef;
+  /** Local target: the secret store component that resolves `urlSecret`; Kubernetes: omitted. */
+  secretStore?: string;
+  namespace?: string;
+}
+
+type DaprResource = Record<string, unknown>;
+
+/**
+ * pubsub.mqtt3 for one workload. consumerID is the app id: stable across restarts, so the
+ * broker keeps the session and its queued messages (a {podName}-style id would orphan them).
+ */
+export function pubsubComponent(input: PubSubComponentInput): DaprResource {
+  return {
+    apiVersion: 'dapr.io/v1alpha1',
+    kind: 'Component',
+    metadata: { name: input.componentName, ...(input.namespace ? { namespace: input.namespace } : {}) },
+    spec: {
+      type: 'pubsub.mqtt3',
+      version: 'v1',
+      metadata: [
+        { name: 'url', secretKeyRef: { name: input.urlSecret.name, key: input.urlSecret.key } },
+        { name: 'consumerID', value: input.appId },
+        { name: 'qos', value: '1' },
+        { name: 'retain', value: 'false' },
+        { name: 'cleanSession', value: 'false' },
+      ],
+    },
+    ...(input.secretStore ? { auth: { secretStore: input.secretStore } } : {}),
+    scopes: [input.appId],
+  };
+}
+
+/** A secret store reading a JSON file: the local target's stand-in for Kubernetes Secrets. */
+export function localFileSecretStore(name: string, secretsFile: string, appId: string): DaprResource {
+  return {
+    apiVersion: 'dapr.io/v1alpha1',
+    kind: 'Component',
+    metadata: { name },
+    spec: {
+      type: 'secretstores.local.file',
+      version: 'v1',
+      metadata: [
+        { name: 'secretsFile', value: secretsFile },
+        { name: 'nestedSeparator', value: ':' },
+      ],
+    },
+    scopes: [appId],
+  };
+}
+
+/** Retries with backoff and a circuit breaker around publishing to the pub/sub component. */
+export function resiliencyPolicy(componentName: string, appId: string): DaprResource {
+  return {
+    apiVersion: 'dapr.io/v1alpha1',
+    kind: 'Resiliency',
+    metadata: { name: `${componentName}-resiliency` },
+    spec: {
+      policies: {
+        retries: { brokerRetry: { policy: 'exponential', maxInterval: '10s', maxRetries: -1 } },
+        circuitBreakers: { brokerBreaker: { maxRequests: 1, interval: '30s', timeout: '10s', trip: 'consecutiveFailures > 10' } },
+        timeouts: { brokerTimeout: '15s' },
+      },
+      targets: {
+        components: {
+          [componentName]: {
+            outbound: { retry: 'brokerRetry', circuitBreaker: 'brokerBreaker', timeout: 'brokerTimeout' },
+          },
+        },
+      },
+    },
+    scopes: [appId],
+  };
+}
+
+/** Several resources as one multi-document YAML stream. */
+export function toYaml(resources: DaprResource[]): string {
+  return resources.map((r) => yaml.dump(r, { lineWidth: -1, noRefs: true, sortKeys: false })).join('---\n');
+}
+
+/** The broker URL a workload's sidecar uses, credentials included: it is a secret. */
+export function brokerUrl(user: { username: string; password: string }, host: string, port: number, scheme = 'tcp'): string {
+  return `${scheme}://${encodeURIComponent(user.username)}:${encodeURIComponent(user.password)}@${host}:${port}`;
+}

@@ -1,0 +1,195 @@
+// Renders a validated topology into what the local target runs: config files to write and
+// processes to start, with every address on loopback. Pure apart from port allocation, so the
+// netns target can reuse it with other addresses.
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { brokerUrl, localFileSecretStore, pubsubComponent, resiliencyPolicy, toYaml } from '../config/dapr.js';
+import { type Credentials } from '../config/credentials.js';
+import { renderAclFile, renderMosquittoConf, renderPasswordFile } from '../config/mosquitto.js';
+import { levelByName, parentFirst, usesDapr, type Level, type Topology, type Workload } from '../topology/model.js';
+import { workloadEnv } from '../topology/workload-env.js';
+
+export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+export interface FileToWrite {
+  path: string;
+  content: string;
+  secret: boolean;
+}
+
+export interface ProcessPlan {
+  name: string;
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+  logFile: string;
+}
+
+export interface BrokerPlan {
+  level: Level;
+  host: string;
+  process: ProcessPlan;
+  persistenceDir: string;
+}
+
+export interface WorkloadPlan {
+  level: Level;
+  workload: Workload;
+  app: ProcessPlan;
+  daprd?: ProcessPlan & { httpPort: number; appPort?: number };
+  reportFile: string;
+  /** A file that must exist before this workload starts (e.g. the PLC's publishednodes.json). */
+  waitForFile?: string;
+}
+
+export interface LocalPlan {
+  dataDir: string;
+  files: FileToWrite[];
+  /** Parent first. */
+  brokers: BrokerPlan[];
+  /** In start order: consumers before producers, servers before their clients. */
+  workloads: WorkloadPlan[];
+  sinkFile: string;
+  monitor: Array<{ level: string; host: string; port: number; username: string; password: string }>;
+  /** DataSetWriterGroup -> opc-plc workload name, for the summary. */
+  opcGroups: Record<string, string>;
+}
+
+export interface PlanOptions {
+  dataDir: string;
+  daprdPath: string;
+  mosquittoPath: string;
+  nodePath: string;
+  /** Address of each level's services; the local target puts every level on 127.0.0.1. */
+  hostOf: (level: string) => string;
+  runAsUser?: string;
+  allocatePort: () => Promise<number>;
+  logLevel?: string;
+}
+
+const START_ORDER: Record<Workload['type'], number> = { 'data-gateway': 0, 'opc-plc': 1, 'opc-publisher': 2, 'temperature-sensor': 3 };
+
+export async function buildLocalPlan(topology: Topology, creds: Credentials, opts: PlanOptions): Promise<LocalPlan> {
+  const files: FileToWrite[] = [];
+  const brokers: BrokerPlan[] = [];
+  const workloads: WorkloadPlan[] = [];
+  const monitor: LocalPlan['monitor'] = [];
+  const opcGroups: Record<string, string> = {};
+  let sinkFile = '';
+
+  for (const level of parentFirst(topology)) {
+    const dir = join(opts.dataDir, level.name, 'broker');
+    const paths = { persistenceDir: join(dir, 'data'), passwordFile: join(dir, 'passwd'), aclFile: join(dir, 'acl') };
+    const parentLevel = level.parent === undefined ? undefined : levelByName(topology, level.parent);
+    const bridgeUser = parentLevel ? creds.levels[parentLevel.name]?.bridges[level.name] : undefined;
+    const conf = renderMosquittoConf({
+      level,
+      bindAddress: opts.hostOf(level.name),
+      parent: parentLevel && bridgeUser ? { host: opts.hostOf(parentLevel.name), port: parentLevel.broker.childPort, bridgeUser } : undefined,
+      storeAndForward: topology.storeAndForward,
+      paths,
+      runAsUser: opts.runAsUser,
+    });
+    // The bridge password is in mosquitto.conf, so the whole file is a secret.
+    files.push({ path: join(dir, 'mosquitto.conf'), content: conf, secret: true });
+    files.push({ path: paths.passwordFile, content: renderPasswordFile(level.name, creds), secret: true });
+    files.push({ path: paths.aclFile, content: renderAclFile(level.name, creds), secret: true });
+    brokers.push({
+      level,
+      host: opts.hostOf(level.name),
+      persistenceDir: paths.persistenceDir,
+      process: { name: `${level.name}/mosquitto`, command: opts.mosquittoPath, args: ['-c', join(dir, 'mosquitto.conf')], env: {}, logFile: join(dir, 'mosquitto.log') },
+    });
+    const m = creds.levels[level.name]!.monitor;
+    monitor.push({ level: level.name, host: opts.hostOf(level.name), port: level.broker.workloadPort, username: m.username, password: m.password });
+
+    for (const workload of level.workloads) {
+      const wdir = join(opts.dataDir, level.name, workload.name);
+      const reportFile = join(wdir, 'report.json');
+      const env: Record<string, string> = {
+        EDGE_SOURCE: workload.name,
+        EDGE_LEVEL: level.name,
+        EDGE_REPORT_FILE: reportFile,
+        LOG_LEVEL: opts.logLevel ?? 'info',
+        ...workloadEnv(workload),
+      };
+      let daprd: WorkloadPlan['daprd'];
+      let waitForFile: string | undefined;
+      if (workload.type === 'opc-plc') {
+        env.OPC_HOSTNAME = opts.hostOf(level.name);
+        env.OPC_PKI_DIR = join(wdir, 'pki');
+        env.PLC_PUBLISHED_NODES_FILE = join(wdir, 'publishednodes.json');
+        opcGroups[workload.name] = workload.name;
+      }
+      if (workload.type === 'opc-publisher') {
+        const plcName = workload.config.endpointWorkload;
+        if (typeof plcName === 'string') {
+          waitForFile = join(opts.dataDir, level.name, plcName, 'publishednodes.json');
+          env.PUBLISHED_NODES_FILE = waitForFile;
+        } else {
+          env.PUBLISHED_NODES_FILE = join(wdir, 'publishednodes.json');
+        }
+      }
+      if (workload.type === 'data-gateway') {
+        sinkFile = join(wdir, 'sink.jsonl');
+        env.GATEWAY_SINK_FILE = sinkFile;
+      }
+      if (usesDapr(workload.type)) {
+        const componentName = 'pubsub';
+        const componentsDir = join(wdir, 'components');
+        const secretsFile = join(wdir, 'secrets.json');
+        const user = creds.levels[level.name]!.workloads[workload.name]!;
+        files.push({ path: secretsFile, content: JSON.stringify({ 'broker-url': brokerUrl(user, opts.hostOf(level.name), level.broker.workloadPort) }), secret: true });
+        files.push({
+          path: join(componentsDir, 'components.yaml'),
+          content: toYaml([
+            localFileSecretStore('edge-secrets', secretsFile, workload.name),
+            pubsubComponent({ componentName, appId: workload.name, urlSecret: { name: 'broker-url', key: 'broker-url' }, secretStore: 'edge-secrets' }),
+            resiliencyPolicy(componentName, workload.name),
+          ]),
+          secret: false,
+        });
+        const [httpPort, grpcPort, internalPort, metricsPort] = [await opts.allocatePort(), await opts.allocatePort(), await opts.allocatePort(), await opts.allocatePort()];
+        const appPort = workload.type === 'data-gateway' ? await opts.allocatePort() : undefined;
+        const host = opts.hostOf(level.name);
+        daprd = {
+          name: `${level.name}/${workload.name}/daprd`,
+          command: opts.daprdPath,
+          args: [
+            '--app-id', workload.name,
+            '--mode', 'standalone',
+            '--resources-path', componentsDir,
+            '--dapr-listen-addresses', host,
+            '--dapr-http-port', String(httpPort),
+            '--dapr-grpc-port', String(grpcPort),
+            '--dapr-internal-grpc-port', String(internalPort),
+            '--metrics-port', String(metricsPort),
+            '--log-level', 'warn',
+            ...(appPort ? ['--app-port', String(appPort), '--app-protocol', 'http', '--app-channel-address', host] : []),
+          ],
+          env: {},
+          logFile: join(wdir, 'daprd.log'),
+          httpPort,
+          appPort,
+        };
+        env.DAPR_HOST = host;
+        env.DAPR_HTTP_PORT = String(httpPort);
+        env.PUBSUB_NAME = componentName;
+        if (appPort) {
+          env.APP_HOST = host;
+          env.APP_PORT = String(appPort);
+        }
+      }
+      workloads.push({
+        level,
+        workload,
+        reportFile,
+        waitForFile,
+        daprd,
+        app: { name: `${level.name}/${workload.name}`, command: opts.nodePath, args: [join(REPO_ROOT, 'dist', 'workloads', workload.type, 'src', 'main.js')], env, logFile: join(wdir, `${workload.type}.log`) },
+      });
+    }
+  }
+  workloads.sort((a, b) => START_ORDER[a.workload.type] - START_ORDER[b.workload.type]);
+  return { dataDir: opts.dataDir, files, brokers, workloads, sinkFile, monitor, opcGroups };
+}

@@ -1,0 +1,140 @@
+// End-to-end accounting: what producers say the sidecar acknowledged, against what the sink
+// holds. Fed incrementally (the sink can be large), so it can also watch a drain progress.
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
+
+export interface ProducerRun {
+  source: string;
+  level: string;
+  epoch: number;
+  acknowledged: number;
+}
+
+export interface SourceSummary {
+  level: string;
+  sent: number;
+  delivered: number;
+  lost: number;
+  duplicates: number;
+  /** Delivered beyond what the producer had acknowledged when it stopped (sent, ack lost). */
+  unacknowledgedDelivered: number;
+  firstMissing?: number;
+}
+
+export interface RunSummary {
+  sent: number;
+  delivered: number;
+  lost: number;
+  duplicates: number;
+  p50_ms: number | null;
+  p99_ms: number | null;
+  per_source: Record<string, SourceSummary | { values: number; via: string }>;
+}
+
+interface SinkLine {
+  id: string;
+  source: string;
+  epoch: number;
+  seq: number;
+  timestamp: string;
+  receivedAt: string;
+  type: string;
+  data: unknown;
+}
+
+export class SinkAccounting {
+  private offset = 0;
+  private partial = '';
+  private readonly seqs = new Map<string, Map<number, number>>(); // `${source}:${epoch}` -> seq -> count
+  private readonly latencies: number[] = [];
+  /** OPC UA values delivered per DataSetWriterGroup (the opc-plc they came from). */
+  private readonly valuesByGroup = new Map<string, number>();
+
+  constructor(
+    private readonly sinkFile: string,
+    private readonly runs: () => ProducerRun[],
+  ) {}
+
+  /** Reads whatever the sink appended since the last call. */
+  poll(): void {
+    if (!existsSync(this.sinkFile)) return;
+    const size = statSync(this.sinkFile).size;
+    if (size <= this.offset) return;
+    const fd = openSync(this.sinkFile, 'r');
+    try {
+      const chunk = Buffer.alloc(Math.min(size - this.offset, 64 * 1024 * 1024));
+      const n = readSync(fd, chunk, 0, chunk.length, this.offset);
+      this.offset += n;
+      const text = this.partial + chunk.subarray(0, n).toString('utf8');
+      const lines = text.split('\n');
+      this.partial = lines.pop() ?? '';
+      for (const line of lines) if (line.trim()) this.add(JSON.parse(line) as SinkLine);
+    } finally {
+      closeSync(fd);
+    }
+    if (this.offset < size) this.poll();
+  }
+
+  private add(r: SinkLine): void {
+    const key = `${r.source}:${r.epoch}`;
+    if (!this.wanted().has(key)) return;
+    let m = this.seqs.get(key);
+    if (!m) this.seqs.set(key, (m = new Map()));
+    m.set(r.seq, (m.get(r.seq) ?? 0) + 1);
+    const latency = Date.parse(r.receivedAt) - Date.parse(r.timestamp);
+    if (Number.isFinite(latency)) this.latencies.push(latency);
+    if (r.type === 'ua-data' && typeof r.data === 'object' && r.data !== null) {
+      const nm = r.data as { DataSetWriterGroup?: string; Messages?: Array<{ Payload?: Record<string, unknown> }> };
+      const values = (nm.Messages ?? []).reduce((n, dsm) => n + Object.keys(dsm.Payload ?? {}).length, 0);
+      const group = nm.DataSetWriterGroup ?? 'unknown';
+      this.valuesByGroup.set(group, (this.valuesByGroup.get(group) ?? 0) + values);
+    }
+  }
+
+  private wantedCache: { runs: ProducerRun[]; keys: Set<string> } | undefined;
+  private wanted(): Set<string> {
+    const runs = this.runs();
+    if (this.wantedCache?.runs !== runs) this.wantedCache = { runs, keys: new Set(runs.map((r) => `${r.source}:${r.epoch}`)) };
+    return this.wantedCache.keys;
+  }
+
+  /** Acknowledged messages not yet in the sink. */
+  missing(): number {
+    return this.summary().lost;
+  }
+
+  summary(opcGroups: Record<string, string> = {}): RunSummary {
+    const perSource: RunSummary['per_source'] = {};
+    let sent = 0;
+    let delivered = 0;
+    let lost = 0;
+    let duplicates = 0;
+    for (const run of this.runs()) {
+      const m = this.seqs.get(`${run.source}:${run.epoch}`) ?? new Map<number, number>();
+      let got = 0;
+      let firstMissing: number | undefined;
+      for (let seq = 1; seq <= run.acknowledged; seq++) {
+        if (m.has(seq)) got += 1;
+        else firstMissing ??= seq;
+      }
+      let dups = 0;
+      let beyond = 0;
+      for (const [seq, count] of m) {
+        dups += count - 1;
+        if (seq > run.acknowledged) beyond += 1;
+      }
+      const s: SourceSummary = { level: run.level, sent: run.acknowledged, delivered: got + beyond, lost: run.acknowledged - got, duplicates: dups, unacknowledgedDelivered: beyond, ...(firstMissing ? { firstMissing } : {}) };
+      perSource[run.source] = s;
+      sent += s.sent;
+      delivered += got;
+      lost += s.lost;
+      duplicates += dups;
+    }
+    for (const [group, values] of this.valuesByGroup) {
+      const name = opcGroups[group] ?? group;
+      perSource[name] = { values, via: 'opc-publisher' };
+    }
+    const sorted = [...this.latencies].sort((a, b) => a - b);
+    const pct = (p: number): number | null => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : null);
+    return { sent, delivered, lost, duplicates, p50_ms: pct(50), p99_ms: pct(99), per_source: perSource };
+  }
+}

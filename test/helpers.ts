@@ -1,0 +1,56 @@
+// Shared test plumbing: temp dirs and a cleanup list that stops every process a test started,
+// even when the test fails.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ManagedProcess } from '../src/common/proc.js';
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), `edge-${prefix}-`));
+}
+
+export class Cleanup {
+  private readonly steps: Array<() => Promise<unknown> | unknown> = [];
+  processes: ManagedProcess[] = [];
+
+  add(step: () => Promise<unknown> | unknown): void {
+    this.steps.push(step);
+  }
+
+  track<T extends ManagedProcess>(proc: T): T {
+    this.processes.push(proc);
+    this.add(() => proc.stop(5_000));
+    return proc;
+  }
+
+  dir(prefix: string): string {
+    const dir = tempDir(prefix);
+    this.add(() => rmSync(dir, { recursive: true, force: true }));
+    return dir;
+  }
+
+  async run(): Promise<void> {
+    for (const step of this.steps.splice(0).reverse()) {
+      try {
+        await step();
+      } catch {
+        // keep cleaning up
+      }
+    }
+  }
+
+  /** True when every tracked process has exited. */
+  allStopped(): boolean {
+    return this.processes.every((p) => !p.isRunning());
+  }
+}
+
+/** Runs `body` with a fresh Cleanup that always runs afterwards. */
+export async function withCleanup<T>(body: (c: Cleanup) => Promise<T>): Promise<T> {
+  const c = new Cleanup();
+  try {
+    return await body(c);
+  } finally {
+    await c.run();
+  }
+}

@@ -1,0 +1,23 @@
+import { EnvReader, readCommon, type CommonConfig } from '../../shared/src/env.js';
+
+export interface SensorConfig extends CommonConfig {
+  intervalMs: number;
+  /** Stop after this many messages; 0 runs until stopped. */
+  count: number;
+  /** Messages per tick, for load tests; readings within a tick share the same walk step. */
+  burst: number;
+  seed?: number;
+}
+
+export function readSensorConfig(env: NodeJS.ProcessEnv = process.env): SensorConfig {
+  const r = new EnvReader(env);
+  const config: SensorConfig = {
+    ...readCommon(r, 'temperature-sensor'),
+    intervalMs: r.int('SENSOR_INTERVAL_MS', 1000, 1, 3_600_000),
+    count: r.int('SENSOR_COUNT', 0, 0),
+    burst: r.int('SENSOR_BURST', 1, 1, 10_000),
+    seed: env.SENSOR_SEED ? r.int('SENSOR_SEED', 0) : undefined,
+  };
+  r.done();
+  return config;
+}

@@ -1,0 +1,49 @@
+// temperature-sensor: publishes simulated machine/ambient readings to the `telemetry` topic.
+import { Sequencer } from '../../shared/src/envelope.js';
+import { createLogger } from '../../shared/src/log.js';
+import { onShutdown, runMain, sleep } from '../../shared/src/lifecycle.js';
+import { TelemetryPublisher } from '../../shared/src/publisher.js';
+import { readSensorConfig } from './config.js';
+import { TemperatureModel } from './model.js';
+
+const log = createLogger(process.env.EDGE_SOURCE ?? 'temperature-sensor', process.env.EDGE_LEVEL ?? 'l2');
+
+async function main(): Promise<void> {
+  const config = readSensorConfig();
+  const publisher = new TelemetryPublisher(config, log);
+  const sequencer = new Sequencer(config.source, config.levelName);
+  const model = new TemperatureModel(config.seed);
+  let running = true;
+  let loop: Promise<void> = Promise.resolve();
+
+  onShutdown(log, async () => {
+    running = false;
+    await loop; // the message in flight is acknowledged or retried before we stop
+    await publisher.stop();
+    log.info('final report', { ...publisher.report() });
+  });
+
+  await publisher.start();
+  log.info('publishing', { intervalMs: config.intervalMs, count: config.count, burst: config.burst, epoch: sequencer.epoch });
+  const reportTimer = setInterval(() => publisher.writeReport(), 1000);
+  reportTimer.unref();
+
+  loop = (async () => {
+    let next = Date.now();
+    while (running && (config.count === 0 || sequencer.last < config.count)) {
+      const reading = model.next();
+      for (let i = 0; i < config.burst && running && (config.count === 0 || sequencer.last < config.count); i++) {
+        await publisher.publish(sequencer.next('temperature', reading));
+      }
+      next += config.intervalMs;
+      const wait = next - Date.now();
+      if (wait > 0) await sleep(wait);
+      else next = Date.now(); // fell behind: do not burst to catch up
+    }
+  })();
+  await loop;
+  publisher.writeReport(true);
+  if (config.count > 0 && running) log.info('count reached', { sent: sequencer.last });
+}
+
+runMain(log, main);
