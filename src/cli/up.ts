@@ -71,6 +71,7 @@ export async function up(opts: UpOptions): Promise<number> {
     await edge.stopProducers();
     const drainS = await edge.drain(opts.drainTimeoutS * 1000);
     say(`drained in ${drainS.toFixed(1)} s`);
+    await new Promise((r) => setTimeout(r, 1500)); // brokers publish $SYS figures once a second
   } catch (err) {
     failure = err instanceof Error ? err.message : String(err);
   } finally {
@@ -84,8 +85,8 @@ export async function up(opts: UpOptions): Promise<number> {
   edge.readReports();
   edge.accounting.poll();
   const summary = edge.accounting.summary(plan.opcGroups);
-  const dropped = monitor.snapshot().reduce((n, f) => n + f.droppedTotal, 0);
-  const result = { ...summary, broker_dropped: dropped };
+  const brokers = Object.fromEntries(monitor.snapshot().map((f) => [f.level, { received: f.receivedTotal, sent: f.sentTotal, dropped: f.droppedTotal }]));
+  const result = { ...summary, broker_dropped: Object.values(brokers).reduce((n, b) => n + b.dropped, 0), brokers };
   if (opts.summaryJson) writeFileSync(opts.summaryJson, JSON.stringify(result, null, 2) + '\n');
   process.stdout.write(JSON.stringify(result, null, 2) + '\n');
   if (summary.sent === 0) {

@@ -96,7 +96,10 @@ export class LocalEdge {
       this.started.push({ plan: w, app, daprd });
       if (w.daprd) {
         const url = `http://${w.app.env.DAPR_HOST}:${w.daprd.httpPort}/v1.0/healthz`;
-        await waitFor(`${w.daprd.name} healthy (${url})`, async () => (this.check(), (await fetch(url)).status === 204), 60_000, 250);
+        const logFile = w.daprd.logFile;
+        await waitFor(`${w.daprd.name} healthy (${url})`, async () => (this.check(), (await fetch(url)).status === 204), 60_000, 250).catch((err: Error) => {
+          throw new Error(`${err.message}; its log ${logFile} ends:\n${tail(logFile)}`);
+        });
       }
       if (w.workload.type === 'opc-plc') {
         const port = Number(w.app.env.OPC_PORT ?? 50000);

@@ -5,8 +5,10 @@ import { CommunicationProtocolEnum, DaprPubSubStatusEnum, DaprServer, LogLevel }
 import { createLogger } from '../../shared/src/log.js';
 import { onShutdown, runMain } from '../../shared/src/lifecycle.js';
 import { readGatewayConfig } from './config.js';
+import { RAW_PAYLOAD } from '../../shared/src/publisher.js';
 import { FileSink } from './file-sink.js';
 import { Router } from './router.js';
+import { healthPort, startHealthServer } from '../../shared/src/health.js';
 
 const log = createLogger(process.env.EDGE_SOURCE ?? 'data-gateway', process.env.EDGE_LEVEL ?? 'l4');
 
@@ -22,7 +24,7 @@ async function main(): Promise<void> {
     logger: { level: LogLevel.Error },
   });
   const router = new Router(sink, async (payload) => {
-    const { error } = await server.client.pubsub.publish(config.pubsubName, config.deadLetterTopic, payload);
+    const { error } = await server.client.pubsub.publish(config.pubsubName, config.deadLetterTopic, payload, RAW_PAYLOAD);
     if (error) throw new Error(`dead-letter publish failed: ${error.message}`);
     log.warn('dead-lettered', { reason: payload.reason });
   });
@@ -44,7 +46,7 @@ async function main(): Promise<void> {
       log.error('message not stored, asking for redelivery', { error: String(err) });
       return DaprPubSubStatusEnum.RETRY;
     }
-  });
+  }, undefined, { rawPayload: true }); // the SDK JSON-encodes values: a boolean arrives as "true"
 
   onShutdown(log, async () => {
     clearInterval(reportTimer);
@@ -55,7 +57,10 @@ async function main(): Promise<void> {
   });
 
   const reportTimer = setInterval(writeReport, 1000);
+  let ready = false;
+  startHealthServer(healthPort(), () => ready);
   await server.start();
+  ready = true;
   log.info('gateway ready', { sink: config.sinkFile, alreadyStored: existing.length, topic: config.topic });
 }
 

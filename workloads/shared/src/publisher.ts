@@ -8,6 +8,13 @@ import type { TelemetryMessage } from './envelope.js';
 import type { Logger } from './log.js';
 import { sleep } from './lifecycle.js';
 
+/**
+ * Messages travel as the bare JSON envelope, not wrapped in a CloudEvent: smaller on every hop,
+ * the same bytes a plain MQTT client sees, and a malformed message still reaches the gateway
+ * (which dead-letters it) instead of failing inside the sidecar's CloudEvent parser.
+ */
+export const RAW_PAYLOAD = { metadata: { rawPayload: 'true' } };
+
 export interface ProducerReport {
   source: string;
   level: string;
@@ -45,7 +52,7 @@ export class TelemetryPublisher {
   async publish(message: TelemetryMessage): Promise<void> {
     this.epoch = message.epoch;
     for (let attempt = 1; ; attempt++) {
-      const { error } = await this.client.pubsub.publish(this.config.pubsubName, this.config.topic, message as unknown as object);
+      const { error } = await this.client.pubsub.publish(this.config.pubsubName, this.config.topic, message as unknown as object, RAW_PAYLOAD);
       if (!error) {
         this.acknowledged = Math.max(this.acknowledged, message.seq);
         return;

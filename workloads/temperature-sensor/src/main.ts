@@ -3,6 +3,7 @@ import { Sequencer } from '../../shared/src/envelope.js';
 import { createLogger } from '../../shared/src/log.js';
 import { onShutdown, runMain, sleep } from '../../shared/src/lifecycle.js';
 import { TelemetryPublisher } from '../../shared/src/publisher.js';
+import { healthPort, startHealthServer } from '../../shared/src/health.js';
 import { readSensorConfig } from './config.js';
 import { TemperatureModel } from './model.js';
 
@@ -23,7 +24,10 @@ async function main(): Promise<void> {
     log.info('final report', { ...publisher.report() });
   });
 
+  let ready = false;
+  startHealthServer(healthPort(), () => ready && running);
   await publisher.start();
+  ready = true;
   log.info('publishing', { intervalMs: config.intervalMs, count: config.count, burst: config.burst, epoch: sequencer.epoch });
   const reportTimer = setInterval(() => publisher.writeReport(), 1000);
   reportTimer.unref();

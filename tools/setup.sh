@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# One idempotent setup for this repo: Debian packages, npm dependencies, the TypeScript build,
+# and the Go-built tools (cached outside the repo in $EDGE_TOOLS_DIR, default ~/.cache/edge-tools).
+#
+#   npm run setup              what `edge up` (the local target) needs
+#   npm run setup -- --all     also the test toolchain: PostgreSQL, Squid, etcd, the Kubernetes
+#                              control plane, kwok, helm (what `npm test` needs)
+# A warm run takes seconds and prints what it found.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+all=0
+for arg in "$@"; do
+  case "$arg" in
+    --all) all=1 ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    *) echo "setup: unknown option $arg (try --all)" >&2; exit 2 ;;
+  esac
+done
+
+started=$(date +%s)
+step() { printf '[setup %4ss] %s\n' "$(( $(date +%s) - started ))" "$*"; }
+
+# --- Debian packages -------------------------------------------------------------------------
+packages=(mosquitto mosquitto-clients openssl iproute2 procps)
+[ "$all" = 1 ] && packages+=(squid postgresql etcd-server)
+missing=()
+for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  step "installing Debian packages: ${missing[*]}"
+  [ "$(id -u)" = 0 ] || { echo "setup: installing ${missing[*]} needs root (run as root, or install them yourself)" >&2; exit 1; }
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # The packages' own services are not used: every broker/proxy/database runs under our supervision.
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  for svc in mosquitto squid postgresql etcd; do
+    if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then systemctl disable --now "$svc" >/dev/null 2>&1 || true; fi
+  done
+else
+  step "Debian packages present: ${packages[*]}"
+fi
+
+# --- npm dependencies and build --------------------------------------------------------------
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  step "installing npm dependencies (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+else
+  step "npm dependencies up to date"
+fi
+step "compiling TypeScript"
+npx --no-install tsc -p tsconfig.json
+
+# --- Go-built tools --------------------------------------------------------------------------
+step "daprd"
+bash tools/build-daprd.sh
+if [ "$all" = 1 ]; then
+  step "Kubernetes test control plane, kwok, helm"
+  bash tools/build-k8s-tools.sh
+fi
+step "done"

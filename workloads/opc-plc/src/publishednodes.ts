@@ -1,0 +1,51 @@
+// Generates the publishednodes.json (OPC Publisher format) that subscribes to every node of this
+// PLC: one DataSetWriter per clock, each node sampled at its clock's rate.
+import { PLC_NAMESPACE_URI, type Clock, type PlcNode } from './nodes.js';
+
+export interface PublishedOpcNode {
+  Id: string;
+  DisplayName: string;
+  OpcSamplingInterval: number;
+  OpcPublishingInterval: number;
+}
+
+export interface PublishedNodesEntry {
+  EndpointUrl: string;
+  UseSecurity: boolean;
+  DataSetWriterGroup: string;
+  DataSetWriterId: string;
+  DataSetPublishingInterval: number;
+  OpcNodes: PublishedOpcNode[];
+}
+
+export interface PublishedNodesOptions {
+  /** DataSetWriterGroup: the PLC instance name. */
+  group: string;
+  useSecurity: boolean;
+  /** Clock periods (ms): each node is sampled and published at its clock's rate. */
+  rateMs: Record<Clock, number>;
+  namespaceUri?: string;
+}
+
+/** Pure: the same inputs give the same document. Clocks without nodes get no entry. */
+export function publishedNodesFor(endpointUrl: string, nodes: readonly PlcNode[], options: PublishedNodesOptions): PublishedNodesEntry[] {
+  const namespaceUri = options.namespaceUri ?? PLC_NAMESPACE_URI;
+  const clocks: Clock[] = ['fast', 'slow'];
+  return clocks.flatMap((clock) => {
+    const rate = options.rateMs[clock];
+    const opcNodes = nodes
+      .filter((n) => n.clock === clock)
+      .map((n) => ({ Id: `nsu=${namespaceUri};s=${n.id}`, DisplayName: n.id, OpcSamplingInterval: rate, OpcPublishingInterval: rate }));
+    if (opcNodes.length === 0) return [];
+    return [
+      {
+        EndpointUrl: endpointUrl,
+        UseSecurity: options.useSecurity,
+        DataSetWriterGroup: options.group,
+        DataSetWriterId: `${options.group}-${clock}`,
+        DataSetPublishingInterval: rate,
+        OpcNodes: opcNodes,
+      },
+    ];
+  });
+}
