@@ -96,3 +96,19 @@ export function toYaml(resources: DaprResource[]): string {
 export function brokerUrl(user: { username: string; password: string }, host: string, port: number, scheme = 'tcp'): string {
   return `${scheme}://${encodeURIComponent(user.username)}:${encodeURIComponent(user.password)}@${host}:${port}`;
 }
+
+/** The Dapr Configuration every sidecar uses: W3C tracing and metrics on. */
+export function daprConfiguration(name: string, options: { samplingRate: string; otlpEndpoint?: string } = { samplingRate: '1' }): DaprResource {
+  return {
+    apiVersion: 'dapr.io/v1alpha1',
+    kind: 'Configuration',
+    metadata: { name },
+    spec: {
+      tracing: {
+        samplingRate: options.samplingRate,
+        ...(options.otlpEndpoint ? { otel: { endpointAddress: options.otlpEndpoint, isSecure: false, protocol: 'grpc' } } : {}),
+      },
+      metric: { enabled: true },
+    },
+  };
+}

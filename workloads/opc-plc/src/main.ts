@@ -5,7 +5,7 @@ import { createLogger } from '../../shared/src/log.js';
 import { onShutdown, runMain } from '../../shared/src/lifecycle.js';
 import { PLC_USAGE, readPlcConfig } from './config.js';
 import { routeOpcuaLogs } from '../../shared/src/opcualog.js';
-import { publishedNodesFor } from './publishednodes.js';
+import { publishedNodesForConfig } from './publishednodes.js';
 import { startPlcServer, type PlcServer } from './server.js';
 
 const log = createLogger(process.env.EDGE_SOURCE ?? 'opc-plc', process.env.EDGE_LEVEL ?? 'l2');
@@ -30,11 +30,7 @@ async function main(): Promise<void> {
 
   server = await startPlcServer(config, log);
   if (config.publishedNodesFile) {
-    const doc = publishedNodesFor(server.endpointUrl, server.nodes, {
-      group: config.source,
-      useSecurity: config.security !== 'None',
-      rateMs: { fast: config.fast.rateMs, slow: config.slow.rateMs },
-    });
+    const doc = publishedNodesForConfig(config, server.endpointUrl);
     writeAtomically(config.publishedNodesFile, JSON.stringify(doc, null, 2) + '\n');
     log.info('published nodes written', { file: config.publishedNodesFile, entries: doc.length });
   }

@@ -1,6 +1,7 @@
 // Generates the publishednodes.json (OPC Publisher format) that subscribes to every node of this
 // PLC: one DataSetWriter per clock, each node sampled at its clock's rate.
-import { PLC_NAMESPACE_URI, type Clock, type PlcNode } from './nodes.js';
+import { PLC_NAMESPACE_URI, plcNodes, type Clock, type PlcNode } from './nodes.js';
+import type { PlcConfig } from './config.js';
 
 export interface PublishedOpcNode {
   Id: string;
@@ -47,5 +48,14 @@ export function publishedNodesFor(endpointUrl: string, nodes: readonly PlcNode[]
         OpcNodes: opcNodes,
       },
     ];
+  });
+}
+
+/** The publishednodes.json matching a PLC configured by `config`, served at `endpointUrl`. */
+export function publishedNodesForConfig(config: PlcConfig, endpointUrl: string): PublishedNodesEntry[] {
+  return publishedNodesFor(endpointUrl, plcNodes(config), {
+    group: config.source,
+    useSecurity: config.security !== 'None',
+    rateMs: { fast: config.fast.rateMs, slow: config.slow.rateMs },
   });
 }

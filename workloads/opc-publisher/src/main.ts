@@ -5,6 +5,7 @@ import { Sequencer } from '../../shared/src/envelope.js';
 import { createLogger } from '../../shared/src/log.js';
 import { onShutdown, runMain } from '../../shared/src/lifecycle.js';
 import { TelemetryPublisher } from '../../shared/src/publisher.js';
+import { healthPort, startHealthServer } from '../../shared/src/health.js';
 import { PUBLISHER_USAGE, readPublisherConfig, type PublisherConfig } from './config.js';
 import { routeOpcuaLogs } from '../../shared/src/opcualog.js';
 import { startPipeline, type Pipeline } from './pipeline.js';
@@ -46,7 +47,10 @@ async function main(): Promise<void> {
     log.info('final report', { ...publisher.report() });
   });
 
+  let ready = false;
+  startHealthServer(healthPort(), () => ready);
   await publisher.start();
+  ready = true;
   const reportTimer = setInterval(() => publisher.writeReport(), 1000);
   reportTimer.unref();
   pipeline = await startPipeline({

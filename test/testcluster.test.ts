@@ -1,0 +1,114 @@
+// The real control plane (etcd + kube-apiserver + controller-manager + scheduler + kwok)
+// runs the four workload kinds to Ready/Complete. Needs `bash tools/build-k8s-tools.sh` first.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AppsV1Api, BatchV1Api, CoreV1Api, KubeConfig, type V1PodTemplateSpec } from '@kubernetes/client-node';
+import { waitFor } from '../src/common/proc.js';
+import { pidAlive, serverVersion, startTestCluster } from '../src/testcluster/cluster.js';
+import { ETCD_VERSION, HELM_VERSION, K8S_VERSION, KWOK_VERSION } from '../src/testcluster/versions.js';
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const READY_WITHIN_MS = 60_000;
+
+test('the pins in versions.ts match tools/build-k8s-tools.sh', () => {
+  const script = readFileSync(join(repo, 'tools', 'build-k8s-tools.sh'), 'utf8');
+  const pin = (name: string) => script.match(new RegExp(`^${name}=(\\S+)`, 'm'))?.[1];
+  assert.is(pin('K8S_VERSION'), K8S_VERSION);
+  assert.is(pin('ETCD_VERSION'), ETCD_VERSION);
+  assert.is(pin('KWOK_VERSION'), KWOK_VERSION);
+  assert.is(pin('HELM_VERSION'), HELM_VERSION);
+});
+
+function podTemplate(app: string): V1PodTemplateSpec {
+  return {
+    metadata: { labels: { app } },
+    spec: { containers: [{ name: app, image: 'registry.invalid/edge/pause:1', resources: { requests: { cpu: '10m', memory: '16Mi' } } }] },
+  };
+}
+
+test('control plane: Deployment, StatefulSet, DaemonSet and Job reach Ready/Complete', async () => {
+  const t0 = Date.now();
+  const cluster = await startTestCluster({ nodes: 2 });
+  const pids = Object.entries(cluster.pids);
+  console.log(`  test cluster ready in ${(cluster.startupMs / 1000).toFixed(1)} s (${pids.map(([n, p]) => `${n}=${p}`).join(' ')})`);
+  try {
+    assert.is(await serverVersion(cluster.kubeconfigPath), K8S_VERSION);
+
+    const kc = new KubeConfig();
+    kc.loadFromFile(cluster.kubeconfigPath);
+    const core = kc.makeApiClient(CoreV1Api);
+    const apps = kc.makeApiClient(AppsV1Api);
+    const batch = kc.makeApiClient(BatchV1Api);
+    const namespace = 'edge-test';
+    await core.createNamespace({ body: { metadata: { name: namespace } } });
+    // The namespace's default ServiceAccount must exist before pods are admitted.
+    await waitFor('ServiceAccount edge-test/default', async () => {
+      await core.readNamespacedServiceAccount({ name: 'default', namespace });
+      return true;
+    }, READY_WITHIN_MS);
+
+    const selector = (app: string) => ({ matchLabels: { app } });
+    await core.createNamespacedService({
+      namespace,
+      body: { metadata: { name: 'db' }, spec: { clusterIP: 'None', selector: { app: 'db' }, ports: [{ port: 5432 }] } },
+    });
+    await Promise.all([
+      apps.createNamespacedDeployment({
+        namespace,
+        body: { metadata: { name: 'web' }, spec: { replicas: 2, selector: selector('web'), template: podTemplate('web') } },
+      }),
+      apps.createNamespacedStatefulSet({
+        namespace,
+        body: { metadata: { name: 'db' }, spec: { replicas: 2, serviceName: 'db', selector: selector('db'), template: podTemplate('db') } },
+      }),
+      apps.createNamespacedDaemonSet({
+        namespace,
+        body: { metadata: { name: 'agent' }, spec: { selector: selector('agent'), template: podTemplate('agent') } },
+      }),
+      batch.createNamespacedJob({
+        namespace,
+        body: {
+          metadata: { name: 'migrate' },
+          spec: { completions: 1, backoffLimit: 0, template: { ...podTemplate('migrate'), spec: { ...podTemplate('migrate').spec!, restartPolicy: 'Never' } } },
+        },
+      }),
+    ]);
+
+    const tWorkloads = Date.now();
+    await Promise.all([
+      waitFor('Deployment web 2/2 available', async () => {
+        const d = await apps.readNamespacedDeployment({ name: 'web', namespace });
+        return d.status?.availableReplicas === 2 && d.status?.updatedReplicas === 2 && d.status?.observedGeneration === d.metadata?.generation;
+      }, READY_WITHIN_MS, 250),
+      waitFor('StatefulSet db 2/2 ready', async () => {
+        const s = await apps.readNamespacedStatefulSet({ name: 'db', namespace });
+        return s.status?.readyReplicas === 2 && s.status?.availableReplicas === 2;
+      }, READY_WITHIN_MS, 250),
+      waitFor('DaemonSet agent ready on every node', async () => {
+        const ds = await apps.readNamespacedDaemonSet({ name: 'agent', namespace });
+        const st = ds.status;
+        return !!st && st.desiredNumberScheduled === cluster.nodes.length && st.numberReady === st.desiredNumberScheduled && st.numberAvailable === st.desiredNumberScheduled;
+      }, READY_WITHIN_MS, 250),
+      waitFor('Job migrate Complete', async () => {
+        const job = await batch.readNamespacedJob({ name: 'migrate', namespace });
+        return job.status?.succeeded === 1 && (job.status.conditions ?? []).some((c) => c.type === 'Complete' && c.status === 'True');
+      }, READY_WITHIN_MS, 250),
+    ]);
+    console.log(`  workloads ready/complete in ${((Date.now() - tWorkloads) / 1000).toFixed(1)} s`);
+
+    // Every pod was bound by the scheduler to one of the fake nodes.
+    const pods = await core.listNamespacedPod({ namespace });
+    assert.ok(pods.items.length >= 2 + 2 + cluster.nodes.length + 1, `pods: ${pods.items.length}`);
+    for (const pod of pods.items) assert.ok(cluster.nodes.includes(pod.spec?.nodeName ?? ''), `${pod.metadata?.name} on ${pod.spec?.nodeName}`);
+  } finally {
+    await cluster.stop();
+  }
+  for (const [name, pid] of pids) assert.not.ok(pidAlive(pid), `${name} (pid ${pid}) still running after stop()`);
+  assert.not.ok(existsSync(cluster.dir), `${cluster.dir} left behind`);
+  console.log(`  whole test ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+});
+
+test.run();
