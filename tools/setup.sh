@@ -56,5 +56,16 @@ bash tools/build-daprd.sh
 if [ "$all" = 1 ]; then
   step "Kubernetes test control plane, kwok, helm"
   bash tools/build-k8s-tools.sh
+  # The upstream Dapr Helm chart ships inside the Dapr Go module: the platform step installs it.
+  dapr_version=$(sed -n 's/^DAPR_VERSION=\(v[0-9.]*\).*/\1/p' tools/build-daprd.sh)
+  chart_dir="${EDGE_TOOLS_DIR:-$HOME/.cache/edge-tools}/charts/dapr-${dapr_version#v}"
+  if [ ! -f "$chart_dir/Chart.yaml" ]; then
+    module_dir=$(cd "${TMPDIR:-/tmp}" && GOFLAGS=-mod=mod go mod download -json "github.com/dapr/dapr@$dapr_version" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+    mkdir -p "$(dirname "$chart_dir")"
+    cp -r "$module_dir/charts/dapr" "$chart_dir.tmp" && chmod -R u+w "$chart_dir.tmp" && mv "$chart_dir.tmp" "$chart_dir"
+    step "Dapr chart extracted to $chart_dir"
+  else
+    step "Dapr chart present: $chart_dir"
+  fi
 fi
 step "done"

@@ -108,7 +108,8 @@ export function renderPasswordFile(levelName: string, creds: Credentials): strin
   return users.map((u) => mosquittoPasswordLine(u)).join('\n') + '\n';
 }
 
-function levelUsers(levelName: string, creds: Credentials): BrokerUser[] {
+/** Every user of one level's broker: its workloads, its children's bridges, the monitor. */
+export function levelUsers(levelName: string, creds: Credentials): BrokerUser[] {
   const c = creds.levels[levelName];
   if (!c) throw new Error(`no credentials for level ${levelName}`);
   return [...Object.values(c.workloads), ...Object.values(c.bridges), c.monitor];

@@ -1,0 +1,179 @@
+// The bundle's actions as plain functions the zx steps call: validate everything first, then
+// platform (Dapr, broker, proxy per level, parent first), then the application layer.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { ensureCredentials, type Credentials } from '../config/credentials.js';
+import { loadTopology } from '../topology/parse.js';
+import { levelUsers } from '../config/mosquitto.js';
+import { parentFirst, rootLevel, type Topology } from '../topology/model.js';
+import { toolsDir } from '../common/tools.js';
+import { apiFor, applySecret, checkCluster, ensureNamespace, readSecretKey, sweepNamespace, type ClusterCheck } from './cluster.js';
+import { applyRelease, ensureDependencies, uninstallRelease, type ReleaseOutcome } from './helm.js';
+import { credentialOf, DEFAULT_IMAGES, namespaceOf, renderDeployment, type LevelRender } from './render.js';
+import { imageRef, refString, type BundleInputs } from './inputs.js';
+
+export type Progress = (msg: string) => void;
+
+export interface DeployContext {
+  inputs: BundleInputs;
+  topology: Topology;
+  /** credential name -> kubeconfig path, checked reachable */
+  clusters: Record<string, ClusterCheck & { kubeconfig: string }>;
+  progress: Progress;
+}
+
+export interface LevelReport {
+  namespace: string;
+  cluster: string;
+  secrets: Record<string, string>;
+  releases: Record<string, ReleaseOutcome | 'removed' | 'absent'>;
+  swept?: { deleted: string[]; kept: string[] };
+}
+
+export interface StepReport {
+  action: string;
+  topology: string;
+  platform: Record<string, string>;
+  levels: Record<string, LevelReport>;
+  changes: number;
+  durationS: number;
+}
+
+const CREDENTIALS_SECRET = 'edge-credentials';
+export const DAPR_NAMESPACE = 'dapr-system';
+
+/** Everything that can be checked before a change: topology, credentials, every cluster. */
+export async function prepare(inputs: BundleInputs, progress: Progress, kubeconfigs: Record<string, string> = inputs.kubeconfigs): Promise<DeployContext> {
+  const topology = loadTopology(inputs.topologyFile);
+  const problems: string[] = [];
+  for (const level of Object.keys(inputs.clusters)) if (!topology.levels.some((l) => l.name === level)) problems.push(`clusters names level "${level}", which the topology does not have (levels: ${topology.levels.map((l) => l.name).join(', ')})`);
+  if (problems.length) throw new Error(problems.join('\n'));
+  const clusters: DeployContext['clusters'] = {};
+  for (const level of parentFirst(topology)) {
+    const credential = credentialOf(inputs, level.name);
+    if (clusters[credential]) continue;
+    const kubeconfig = kubeconfigs[credential];
+    if (!kubeconfig || !existsSync(kubeconfig)) throw new Error(`level ${level.name} uses credential ${credential}, but no kubeconfig was given for it`);
+    progress(`checking cluster for ${level.name} (credential ${credential})`);
+    clusters[credential] = { ...(await checkCluster(credential, kubeconfig)), kubeconfig };
+  }
+  return { inputs, topology, clusters, progress };
+}
+
+function kubeconfigOf(ctx: DeployContext, level: string): string {
+  return ctx.clusters[credentialOf(ctx.inputs, level)]!.kubeconfig;
+}
+
+/** Per-install broker credentials, kept in a Secret at the top level so a re-install reuses them. */
+async function loadCredentials(ctx: DeployContext): Promise<Credentials> {
+  const root = rootLevel(ctx.topology);
+  const { core } = apiFor(kubeconfigOf(ctx, root.name));
+  const ns = namespaceOf(ctx.inputs, root.name);
+  await ensureNamespace(core, ns, root.name);
+  const stored = await readSecretKey(core, ns, CREDENTIALS_SECRET, 'credentials.json');
+  const creds = ensureCredentials(ctx.topology, stored ? (JSON.parse(stored) as Credentials) : undefined);
+  await applySecret(core, ns, { name: CREDENTIALS_SECRET, stringData: { 'credentials.json': JSON.stringify(creds) } }, root.name);
+  return creds;
+}
+
+function daprChartDir(ctx: DeployContext): string | undefined {
+  const candidates = [ctx.inputs.daprChartDir, join(ctx.inputs.chartsDir, '..', 'vendor-charts', `dapr-${ctx.inputs.daprVersion}`), join(toolsDir(), 'charts', `dapr-${ctx.inputs.daprVersion}`)];
+  return candidates.find((d): d is string => !!d && existsSync(join(d, 'Chart.yaml')));
+}
+
+/** Values for the upstream Dapr chart: every image as a full (possibly relocated) reference. */
+export function daprValues(inputs: BundleInputs, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  const ref = (name: 'dapr-operator' | 'dapr-placement' | 'dapr-scheduler' | 'dapr-sentry' | 'dapr-injector' | 'daprd') => refString(imageRef(inputs, name, DEFAULT_IMAGES[name]!));
+  return {
+    // The workloads use pub/sub only: no actors, workflows or jobs, so no scheduler (three
+    // replicas with a volume each) is installed at the edge.
+    global: { ha: { enabled: false }, scheduler: { enabled: false } },
+    dapr_operator: { image: { name: ref('dapr-operator') } },
+    dapr_placement: { image: { name: ref('dapr-placement') } },
+    dapr_scheduler: { image: { name: ref('dapr-scheduler') } },
+    dapr_sentry: { image: { name: ref('dapr-sentry') } },
+    dapr_sidecar_injector: { image: { name: ref('daprd') }, injectorImage: { name: ref('dapr-injector') } },
+    ...extra,
+  };
+}
+
+function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...a };
+  for (const [k, v] of Object.entries(b)) out[k] = v && typeof v === 'object' && !Array.isArray(v) && typeof out[k] === 'object' ? deepMerge(out[k] as Record<string, unknown>, v as Record<string, unknown>) : v;
+  return out;
+}
+
+export async function installOrUpgrade(ctx: DeployContext, extraDaprValues: Record<string, unknown> = {}): Promise<StepReport> {
+  const started = Date.now();
+  const report: StepReport = { action: ctx.inputs.action, topology: ctx.topology.name, platform: {}, levels: {}, changes: 0, durationS: 0 };
+  const creds = await loadCredentials(ctx);
+  const rendered = renderDeployment(ctx.topology, ctx.inputs, creds);
+  const chart = (name: string): string => join(ctx.inputs.chartsDir, name);
+  for (const dir of new Set(rendered.flatMap((l) => l.releases.map((r) => r.chart)))) await ensureDependencies(chart(dir));
+
+  // Platform: Dapr once per cluster, then broker, proxy and Dapr resources per level, parent first.
+  const daprChart = daprChartDir(ctx);
+  if (!daprChart) throw new Error(`the Dapr ${ctx.inputs.daprVersion} chart was not found: run \`npm run setup -- --all\` (it extracts charts/dapr from the Go module) or set EDGE_DAPR_CHART_DIR`);
+  for (const [credential, c] of Object.entries(ctx.clusters)) {
+    ctx.progress(`platform: Dapr ${ctx.inputs.daprVersion} on ${c.server}`);
+    const outcome = await applyRelease({ kubeconfig: c.kubeconfig, namespace: DAPR_NAMESPACE }, 'dapr', daprChart, deepMerge(daprValues(ctx.inputs), extraDaprValues), { timeout: '10m' });
+    report.platform[`dapr@${credential}`] = outcome;
+    if (outcome !== 'unchanged') report.changes += 1;
+  }
+  for (const level of rendered) await applyLevel(ctx, creds, level, report, (r) => ['broker', 'proxy', 'dapr-resources'].includes(r));
+  // Application layer: the workloads, parent first (the gateway before the producers).
+  for (const level of rendered) await applyLevel(ctx, creds, level, report, (r) => !['broker', 'proxy', 'dapr-resources'].includes(r));
+  report.durationS = (Date.now() - started) / 1000;
+  return report;
+}
+
+async function applyLevel(ctx: DeployContext, creds: Credentials, level: LevelRender, report: StepReport, which: (release: string) => boolean): Promise<void> {
+  const kubeconfig = kubeconfigOf(ctx, level.level.name);
+  const { core } = apiFor(kubeconfig);
+  const entry = (report.levels[level.level.name] ??= { namespace: level.namespace, cluster: ctx.clusters[level.credential]!.server, secrets: {}, releases: {} });
+  if (which('broker')) {
+    if ((await ensureNamespace(core, level.namespace, level.level.name)) === 'created') report.changes += 1;
+    for (const secret of level.secrets) {
+      // The password file's salts are random: keep the stored file while its hashes still match.
+      const users = secret.stringData.passwd !== undefined ? levelUsers(level.level.name, creds) : undefined;
+      const outcome = await applySecret(core, level.namespace, secret, level.level.name, users);
+      entry.secrets[secret.name] = outcome;
+      if (outcome !== 'unchanged') report.changes += 1;
+    }
+  }
+  for (const release of level.releases.filter((r) => which(r.name))) {
+    ctx.progress(`${level.level.name}: ${release.name}`);
+    const outcome = await applyRelease({ kubeconfig, namespace: level.namespace }, release.name, join(ctx.inputs.chartsDir, release.chart), release.values);
+    entry.releases[release.name] = outcome;
+    if (outcome !== 'unchanged') report.changes += 1;
+  }
+}
+
+
+export async function uninstall(ctx: DeployContext): Promise<StepReport> {
+  const started = Date.now();
+  const report: StepReport = { action: 'uninstall', topology: ctx.topology.name, platform: {}, levels: {}, changes: 0, durationS: 0 };
+  // Children first: nothing is left bridging into a level that is already gone.
+  for (const level of [...parentFirst(ctx.topology)].reverse()) {
+    const kubeconfig = kubeconfigOf(ctx, level.name);
+    const namespace = namespaceOf(ctx.inputs, level.name);
+    const entry: LevelReport = { namespace, cluster: ctx.clusters[credentialOf(ctx.inputs, level.name)]!.server, secrets: {}, releases: {} };
+    const names = [...level.workloads.map((w) => w.name).reverse(), 'dapr-resources', 'proxy', 'broker'];
+    for (const name of names) {
+      ctx.progress(`${level.name}: removing ${name}`);
+      const removed = await uninstallRelease({ kubeconfig, namespace }, name);
+      entry.releases[name] = removed ? 'removed' : 'absent';
+      if (removed) report.changes += 1;
+    }
+    entry.swept = await sweepNamespace(apiFor(kubeconfig).core, namespace, ctx.inputs.keepData);
+    report.changes += entry.swept.deleted.length;
+    report.levels[level.name] = entry;
+  }
+  for (const [credential, c] of Object.entries(ctx.clusters)) {
+    const removed = await uninstallRelease({ kubeconfig: c.kubeconfig, namespace: DAPR_NAMESPACE }, 'dapr');
+    report.platform[`dapr@${credential}`] = removed ? 'removed' : 'absent';
+    if (removed) report.changes += 1;
+  }
+  report.durationS = (Date.now() - started) / 1000;
+  return report;
+}

@@ -1,0 +1,203 @@
+// Renders a validated topology into what each level's cluster gets: a namespace, the Secrets the
+// install step writes, and Helm releases with their values. Configuration files come from the
+// same generators the local target uses; the charts only place them.
+import { createHash } from 'node:crypto';
+import type { Credentials } from '../config/credentials.js';
+import { brokerUrl, daprConfiguration, pubsubComponent, resiliencyPolicy } from '../config/dapr.js';
+import { renderAclFile, renderMosquittoConf, renderPasswordFile } from '../config/mosquitto.js';
+import { renderSquidConf } from '../config/squid.js';
+import { levelByName, parentFirst, queueBounds, usesDapr, type Level, type Topology, type Workload } from '../topology/model.js';
+import { workloadEnv } from '../topology/workload-env.js';
+import { readPlcConfig } from '../../workloads/opc-plc/src/config.js';
+import { publishedNodesForConfig } from '../../workloads/opc-plc/src/publishednodes.js';
+import { imageRef, refString, type BundleInputs, type ImageRef } from './inputs.js';
+
+export const PART_OF = 'nested-edge';
+export const BROKER_PORTS = { workloadPort: 1883, childPort: 1884 };
+export const PROXY_PORT = 3128;
+export const DAPR_CONFIG_NAME = 'edge-tracing';
+const BROKER_SECRET = 'broker-config';
+
+export const DEFAULT_IMAGES: Record<string, ImageRef> = {
+  'temperature-sensor': { repository: 'ghcr.io/nested-edge/temperature-sensor', tag: '0.1.0' },
+  'opc-plc': { repository: 'ghcr.io/nested-edge/opc-plc', tag: '0.1.0' },
+  'opc-publisher': { repository: 'ghcr.io/nested-edge/opc-publisher', tag: '0.1.0' },
+  'data-gateway': { repository: 'ghcr.io/nested-edge/data-gateway', tag: '0.1.0' },
+  mosquitto: { repository: 'docker.io/library/eclipse-mosquitto', tag: '2.0.22' },
+  squid: { repository: 'docker.io/ubuntu/squid', tag: '6.10-24.10_beta' },
+  daprd: { repository: 'ghcr.io/dapr/daprd', tag: '1.16.2' },
+  'dapr-operator': { repository: 'ghcr.io/dapr/operator', tag: '1.16.2' },
+  'dapr-placement': { repository: 'ghcr.io/dapr/placement', tag: '1.16.2' },
+  'dapr-scheduler': { repository: 'ghcr.io/dapr/scheduler', tag: '1.16.2' },
+  'dapr-sentry': { repository: 'ghcr.io/dapr/sentry', tag: '1.16.2' },
+  'dapr-injector': { repository: 'ghcr.io/dapr/injector', tag: '1.16.2' },
+};
+
+export interface SecretSpec {
+  name: string;
+  stringData: Record<string, string>;
+}
+
+export interface ReleaseSpec {
+  name: string;
+  /** Chart directory name under charts/ (or an absolute path for the Dapr chart). */
+  chart: string;
+  values: Record<string, unknown>;
+}
+
+export interface LevelRender {
+  level: Level;
+  namespace: string;
+  credential: string;
+  secrets: SecretSpec[];
+  /** In install order: broker, proxy, Dapr resources, then workloads. */
+  releases: ReleaseSpec[];
+}
+
+export function namespaceOf(inputs: BundleInputs, level: string): string {
+  return `${inputs.namespacePrefix}${level}`;
+}
+
+export function credentialOf(inputs: BundleInputs, level: string): string {
+  return inputs.clusters[level]?.credential ?? 'kubeconfig';
+}
+
+function imageValues(ref: ImageRef): Record<string, string> {
+  return { repository: ref.repository, tag: ref.tag, ...(ref.digest ? { digest: ref.digest } : {}) };
+}
+
+const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+/** Where a level's children reach its broker and proxy. */
+function endpointsOf(topology: Topology, inputs: BundleInputs, level: Level, from: Level): { brokerHost: string; brokerPort: number; proxyHost: string; sameCluster: boolean } {
+  const sameCluster = credentialOf(inputs, level.name) === credentialOf(inputs, from.name);
+  const ns = namespaceOf(inputs, level.name);
+  if (sameCluster) return { brokerHost: `broker.${ns}.svc.cluster.local`, brokerPort: BROKER_PORTS.childPort, proxyHost: `proxy.${ns}.svc.cluster.local`, sameCluster };
+  const address = inputs.clusters[level.name]?.brokerAddress;
+  if (!address) throw new Error(`level ${from.name} is on another cluster than its parent ${level.name}: set clusters.${level.name}.brokerAddress (host:port of ${level.name}'s broker children listener)`);
+  const [host, port] = address.split(':');
+  return { brokerHost: host!, brokerPort: Number(port ?? BROKER_PORTS.childPort), proxyHost: host!, sameCluster };
+}
+
+export function renderDeployment(topology: Topology, inputs: BundleInputs, creds: Credentials): LevelRender[] {
+  return parentFirst(topology).map((level) => renderLevel(topology, inputs, creds, level));
+}
+
+function renderLevel(topology: Topology, inputs: BundleInputs, creds: Credentials, level: Level): LevelRender {
+  const namespace = namespaceOf(inputs, level.name);
+  const parent = level.parent === undefined ? undefined : levelByName(topology, level.parent);
+  const parentEp = parent ? endpointsOf(topology, inputs, parent, level) : undefined;
+  const children = topology.levels.filter((l) => l.parent === level.name);
+  const sameClusterChildren = children.filter((c) => credentialOf(inputs, c.name) === credentialOf(inputs, level.name));
+  const remoteChildren = children.length - sameClusterChildren.length;
+  const secrets: SecretSpec[] = [];
+  const releases: ReleaseSpec[] = [];
+
+  // Broker: the whole config is a Secret (the bridge password is in it).
+  const conf = renderMosquittoConf({
+    level,
+    bindAddress: '0.0.0.0',
+    ports: BROKER_PORTS,
+    parent: parent && parentEp ? { host: parentEp.brokerHost, port: parentEp.brokerPort, bridgeUser: creds.levels[parent.name]!.bridges[level.name]! } : undefined,
+    storeAndForward: topology.storeAndForward,
+    paths: { persistenceDir: '/mosquitto/data', passwordFile: '/mosquitto/config/passwd', aclFile: '/mosquitto/config/acl' },
+  });
+  const acl = renderAclFile(level.name, creds);
+  // The password file's salts are random: its checksum covers the users and passwords instead,
+  // so an unchanged install renders an unchanged checksum.
+  const users = JSON.stringify(creds.levels[level.name]);
+  secrets.push({ name: BROKER_SECRET, stringData: { 'mosquitto.conf': conf, passwd: renderPasswordFile(level.name, creds), acl } });
+  const { maxQueuedBytes } = queueBounds(topology.storeAndForward);
+  releases.push({
+    name: 'broker',
+    chart: 'broker',
+    values: {
+      level: { name: level.name, isa95: level.isa95, parent: level.parent ?? '' },
+      image: imageValues(imageRef(inputs, 'mosquitto', DEFAULT_IMAGES.mosquitto!)),
+      config: { existingSecret: BROKER_SECRET, checksum: sha256(conf + acl + users) },
+      ports: { workloads: BROKER_PORTS.workloadPort, children: BROKER_PORTS.childPort },
+      persistence: { enabled: true, size: `${Math.max(1, Math.ceil((2 * maxQueuedBytes) / 2 ** 30))}Gi` },
+      networkPolicy: {
+        enabled: true,
+        childNamespaces: sameClusterChildren.map((c) => namespaceOf(inputs, c.name)),
+        childCIDRs: remoteChildren > 0 ? ['0.0.0.0/0'] : [],
+        ...(parent && parentEp ? (parentEp.sameCluster ? { parentNamespace: namespaceOf(inputs, parent.name), parentPort: parentEp.brokerPort } : { parentCIDR: /^\d+\.\d+\.\d+\.\d+$/.test(parentEp.brokerHost) ? `${parentEp.brokerHost}/32` : '0.0.0.0/0', parentPort: parentEp.brokerPort }) : {}),
+      },
+    },
+  });
+
+  // Egress proxy: forwards to the parent's proxy; the top level goes out to the allow-list only.
+  const squidConf = renderSquidConf({
+    levelName: level.name,
+    bindAddress: '0.0.0.0',
+    port: PROXY_PORT,
+    parent: parent && parentEp ? { host: parentEp.proxyHost, port: PROXY_PORT } : undefined,
+    allowDomains: inputs.egressAllowDomains,
+    connectPorts: [443],
+    clientCidrs: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16'],
+    paths: { pidFile: '/var/run/squid.pid', accessLog: '/dev/stdout', cacheLog: '/dev/stderr', coredumpDir: '/var/spool/squid' },
+  });
+  releases.push({
+    name: 'proxy',
+    chart: 'proxy',
+    values: {
+      level: { name: level.name },
+      image: imageValues(imageRef(inputs, 'squid', DEFAULT_IMAGES.squid!)),
+      config: { squidConf },
+      port: PROXY_PORT,
+      networkPolicy: { enabled: true, childNamespaces: sameClusterChildren.map((c) => namespaceOf(inputs, c.name)), childCIDRs: remoteChildren > 0 ? ['0.0.0.0/0'] : [] },
+    },
+  });
+
+  // Dapr resources: one pub/sub component per workload (its own broker user), from a Secret.
+  const daprWorkloads = level.workloads.filter((w) => usesDapr(w.type));
+  const resources: Record<string, unknown>[] = [daprConfiguration(DAPR_CONFIG_NAME)];
+  for (const w of daprWorkloads) {
+    const componentName = `pubsub-${w.name}`;
+    const secretName = `broker-url-${w.name}`;
+    secrets.push({ name: secretName, stringData: { url: brokerUrl(creds.levels[level.name]!.workloads[w.name]!, `broker.${namespace}.svc.cluster.local`, BROKER_PORTS.workloadPort) } });
+    resources.push(pubsubComponent({ componentName, appId: w.name, urlSecret: { name: secretName, key: 'url' } }));
+    resources.push(resiliencyPolicy(componentName, w.name));
+  }
+  releases.push({ name: 'dapr-resources', chart: 'dapr-resources', values: { level: { name: level.name }, resources } });
+
+  for (const w of level.workloads) releases.push(workloadRelease(inputs, level, w, namespace));
+  return { level, namespace, credential: credentialOf(inputs, level.name), secrets, releases };
+}
+
+function workloadRelease(inputs: BundleInputs, level: Level, w: Workload, namespace: string): ReleaseSpec {
+  const env = workloadEnv(w);
+  if (w.type === 'temperature-sensor') env.SENSOR_INTERVAL_MS = String(inputs.sensorIntervalMs);
+  const values: Record<string, unknown> = {
+    level: { name: level.name },
+    appId: w.name,
+    image: imageValues(imageRef(inputs, w.type, DEFAULT_IMAGES[w.type]!)),
+    env,
+  };
+  if (usesDapr(w.type)) values.dapr = { enabled: true, config: DAPR_CONFIG_NAME, sidecarImage: refString(imageRef(inputs, 'daprd', DEFAULT_IMAGES.daprd!)) };
+  if (w.type === 'opc-publisher') {
+    const plcName = w.config.endpointWorkload;
+    const plc = level.workloads.find((o) => o.name === plcName);
+    if (plc) {
+      const host = `${plc.name}.${namespace}.svc.cluster.local`;
+      const plcConfig = readPlcConfig({ ...workloadEnv(plc), EDGE_SOURCE: plc.name, EDGE_LEVEL: level.name, OPC_HOSTNAME: host });
+      values.publishedNodes = JSON.stringify(publishedNodesForConfig(plcConfig, `opc.tcp://${host}:${plcConfig.port}`));
+    } else if (typeof w.config.endpointUrl === 'string') {
+      values.publishedNodes = JSON.stringify([{ EndpointUrl: w.config.endpointUrl, UseSecurity: false, OpcNodes: [] }]);
+    }
+  }
+  if (w.type === 'opc-plc') values.opc = { port: Number(w.config.port ?? 50000) };
+  return { name: w.name, chart: w.type, values };
+}
+
+/** Every image reference a rendering puts into values, for the relocation check. */
+export function imagesIn(value: unknown, found: string[] = []): string[] {
+  if (Array.isArray(value)) value.forEach((v) => imagesIn(v, found));
+  else if (value && typeof value === 'object') {
+    const o = value as Record<string, unknown>;
+    if (typeof o.repository === 'string') found.push(o.digest ? `${o.repository}@${o.digest}` : `${o.repository}:${o.tag}`);
+    for (const [k, v] of Object.entries(o)) if (k === 'sidecarImage' && typeof v === 'string') found.push(v);
+    Object.values(o).forEach((v) => imagesIn(v, found));
+  }
+  return found;
+}
