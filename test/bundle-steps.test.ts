@@ -1,64 +1,24 @@
 // The bundle's steps (steps/main.ts) against a real kube-apiserver with kwok nodes: install of
 // three levels (namespaces per level in one API server), idempotence, a one-value upgrade,
 // relocation, uninstall by label, and bad inputs refused before any change.
-import { spawn } from 'node:child_process';
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as k8s from '@kubernetes/client-node';
 import { $ } from 'zx';
-import { toolPath, toolsDir } from '../src/common/tools.js';
-import { REPO_ROOT } from '../src/local/plan.js';
+import { toolPath } from '../src/common/tools.js';
+import { bundleEnv, bundleWorkDir, createFakeVolumes, runStep, type StepRun } from '../src/testcluster/bundle-harness.js';
 import { startTestCluster, type TestCluster } from '../src/testcluster/cluster.js';
 import { KNOWN_IMAGES } from '../src/kubernetes/inputs.js';
-import { tempDir } from './helpers.js';
 
 $.verbose = false;
 const LEVELS = ['l4', 'l3', 'l2'];
 let cluster: TestCluster | undefined;
 let work = '';
 
-interface StepRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  report: any;
-}
-
-function baseEnv(): Record<string, string> {
-  return {
-    EDGE_APP_DIR: REPO_ROOT,
-    EDGE_CHARTS_DIR: join(work, 'charts'),
-    EDGE_DEFAULT_TOPOLOGY_FILE: join(REPO_ROOT, 'src/topology/default-topology.yaml'),
-    EDGE_KUBECONFIG: cluster!.kubeconfigPath,
-    EDGE_DAPR_CHART_DIR: join(toolsDir(), 'charts', 'dapr-1.16.2'),
-    // No real pods run under kwok: a sidecar-injector webhook would send the API server to a pod
-    // address that does not exist, so the test installs Dapr without it.
-    EDGE_DAPR_VALUES: JSON.stringify({ dapr_sidecar_injector: { enabled: false } }),
-    HELM_CACHE_HOME: join(work, 'helm', 'cache'),
-    HELM_CONFIG_HOME: join(work, 'helm', 'config'),
-    HELM_DATA_HOME: join(work, 'helm', 'data'),
-  };
-}
-
 function step(action: string, env: Record<string, string> = {}): Promise<StepRun> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(REPO_ROOT, 'dist/steps/main.js'), action], { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...baseEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('exit', (code) => {
-      let report: any;
-      try {
-        report = JSON.parse(stdout);
-      } catch {
-        report = undefined;
-      }
-      resolve({ code, stdout, stderr, report });
-    });
-  });
+  return runStep(action, { ...bundleEnv(cluster!.kubeconfigPath, work), ...env });
 }
 
 function api() {
@@ -82,14 +42,9 @@ async function revisions(): Promise<Record<string, string>> {
 }
 
 test.before(async () => {
-  work = tempDir('bundle');
-  cpSync(join(REPO_ROOT, 'charts'), join(work, 'charts'), { recursive: true });
+  work = bundleWorkDir();
   cluster = await startTestCluster({ nodes: 2 });
-  // Volumes for the claims (three brokers, the gateway): kwok never mounts them.
-  const { core } = api();
-  for (let i = 0; i < 8; i++) {
-    await core.createPersistentVolume({ body: { metadata: { name: `pv-${i}` }, spec: { capacity: { storage: '50Gi' }, accessModes: ['ReadWriteOnce'], hostPath: { path: `/nonexistent/pv-${i}` }, persistentVolumeReclaimPolicy: 'Delete' } } });
-  }
+  await createFakeVolumes(cluster.kubeconfigPath, 8);
 });
 
 test.after(async () => {
@@ -128,8 +83,8 @@ test('bad inputs are refused before anything changes, each with what to fix', as
 test('install brings up three levels parent first; bridges and components point at the right parent', async () => {
   const r = await step('install');
   assert.is(r.code, 0, r.stderr);
-  assert.equal(Object.keys(r.report.levels), ['l4', 'l3', 'l2'], 'parent first');
-  assert.equal(r.report.levels.l2.releases, { broker: 'installed', proxy: 'installed', 'dapr-resources': 'installed', 'temperature-sensor': 'installed', 'opc-plc': 'installed', 'opc-publisher': 'installed' });
+  assert.equal(Object.keys(r.report.levels ?? {}), ['l4', 'l3', 'l2'], 'parent first');
+  assert.equal(r.report.levels!.l2!.releases, { broker: 'installed', proxy: 'installed', 'dapr-resources': 'installed', 'temperature-sensor': 'installed', 'opc-plc': 'installed', 'opc-publisher': 'installed' });
   const { core, apps, custom } = api();
   for (const l of LEVELS) {
     const ns = `edge-${l}`;
@@ -177,7 +132,7 @@ test('with relocated images, every image in every rendered manifest is the reloc
   const r = await step('upgrade', { EDGE_IMAGES: JSON.stringify(images), EDGE_SENSOR_INTERVAL_MS: '250' });
   assert.is(r.code, 0, r.stderr);
   const refs: string[] = [];
-  const targets = [...LEVELS.flatMap((l) => Object.keys(r.report.levels[l].releases).map((rel) => [`edge-${l}`, rel])), ['dapr-system', 'dapr']];
+  const targets = [...LEVELS.flatMap((l) => Object.keys(r.report.levels![l]!.releases).map((rel) => [`edge-${l}`, rel])), ['dapr-system', 'dapr']];
   for (const [ns, rel] of targets) {
     const m = await $`${toolPath('helm')} get manifest ${rel} --kubeconfig ${cluster!.kubeconfigPath} -n ${ns}`;
     refs.push(...[...m.stdout.matchAll(/(?:image|dapr\.io\/sidecar-image):\s*"?([^"\s]+)"?/g)].map((x) => x[1]!));
