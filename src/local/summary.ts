@@ -44,10 +44,12 @@ interface SinkLine {
 export class SinkAccounting {
   private offset = 0;
   private partial = '';
-  private readonly seqs = new Map<string, Map<number, number>>(); // `${source}:${epoch}` -> seq -> count
-  private readonly latencies: number[] = [];
-  /** OPC UA values delivered per DataSetWriterGroup (the opc-plc they came from). */
-  private readonly valuesByGroup = new Map<string, number>();
+  // Everything is kept per producer run (`${source}:${epoch}`): a line can be read before its
+  // producer's first report says the run exists, and older runs' lines must not count.
+  private readonly seqs = new Map<string, Map<number, number>>();
+  private readonly latencies = new Map<string, number[]>();
+  /** OPC UA values delivered per run and DataSetWriterGroup (the opc-plc they came from). */
+  private readonly valuesByGroup = new Map<string, Map<string, number>>();
 
   constructor(
     private readonly sinkFile: string,
@@ -76,25 +78,23 @@ export class SinkAccounting {
 
   private add(r: SinkLine): void {
     const key = `${r.source}:${r.epoch}`;
-    if (!this.wanted().has(key)) return;
     let m = this.seqs.get(key);
     if (!m) this.seqs.set(key, (m = new Map()));
     m.set(r.seq, (m.get(r.seq) ?? 0) + 1);
     const latency = Date.parse(r.receivedAt) - Date.parse(r.timestamp);
-    if (Number.isFinite(latency)) this.latencies.push(latency);
+    if (Number.isFinite(latency)) {
+      const list = this.latencies.get(key);
+      if (list) list.push(latency);
+      else this.latencies.set(key, [latency]);
+    }
     if (r.type === 'ua-data' && typeof r.data === 'object' && r.data !== null) {
       const nm = r.data as { DataSetWriterGroup?: string; Messages?: Array<{ Payload?: Record<string, unknown> }> };
       const values = (nm.Messages ?? []).reduce((n, dsm) => n + Object.keys(dsm.Payload ?? {}).length, 0);
       const group = nm.DataSetWriterGroup ?? 'unknown';
-      this.valuesByGroup.set(group, (this.valuesByGroup.get(group) ?? 0) + values);
+      let byGroup = this.valuesByGroup.get(key);
+      if (!byGroup) this.valuesByGroup.set(key, (byGroup = new Map()));
+      byGroup.set(group, (byGroup.get(group) ?? 0) + values);
     }
-  }
-
-  private wantedCache: { runs: ProducerRun[]; keys: Set<string> } | undefined;
-  private wanted(): Set<string> {
-    const runs = this.runs();
-    if (this.wantedCache?.runs !== runs) this.wantedCache = { runs, keys: new Set(runs.map((r) => `${r.source}:${r.epoch}`)) };
-    return this.wantedCache.keys;
   }
 
   /** Acknowledged messages not yet in the sink. */
@@ -129,11 +129,15 @@ export class SinkAccounting {
       lost += s.lost;
       duplicates += dups;
     }
-    for (const [group, values] of this.valuesByGroup) {
-      const name = opcGroups[group] ?? group;
-      perSource[name] = { values, via: 'opc-publisher' };
+    const keys = this.runs().map((r) => `${r.source}:${r.epoch}`);
+    for (const key of keys) {
+      for (const [group, values] of this.valuesByGroup.get(key) ?? []) {
+        const name = opcGroups[group] ?? group;
+        const prev = perSource[name];
+        perSource[name] = { values: values + (prev && 'values' in prev ? prev.values : 0), via: key.split(':')[0]! };
+      }
     }
-    const sorted = [...this.latencies].sort((a, b) => a - b);
+    const sorted = keys.flatMap((k) => this.latencies.get(k) ?? []).sort((a, b) => a - b);
     const pct = (p: number): number | null => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : null);
     return { sent, delivered, lost, duplicates, p50_ms: pct(50), p99_ms: pct(99), per_source: perSource };
   }
