@@ -103,4 +103,17 @@ for tool in $TOOLS; do
   printf '%s\n' "$want" >"$STAMPS/$tool"
   printf '  %-24s built in %.1f s\n' "$tool" "$(elapsed "$start")"
 done
+# kwok simulates kubelets through "Stages" and refuses to start without any. Its own stage files
+# (nodes Ready with a lease, pods Ready as soon as bound, Job pods Succeeded, deleted pods removed)
+# ship in the kwok module: take them from there instead of keeping a copy in this repo.
+stages=$EDGE_TOOLS_DIR/kwok-stages-${KWOK_VERSION}.yaml
+if [[ ! -s $stages ]]; then
+  kwok_dir=$(cd "${TMPDIR:-/tmp}" && GOFLAGS=-mod=mod go mod download -json "sigs.k8s.io/kwok@${KWOK_VERSION}" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+    printf -- '---\n'; cat "$kwok_dir/kustomize/stage/$f"
+  done >"$stages.tmp" && mv -f "$stages.tmp" "$stages"
+  printf '  %-24s extracted from the kwok module\n' "kwok stages"
+else
+  printf '  %-24s cached\n' "kwok stages"
+fi
 printf 'done in %.1f s\n' "$(elapsed "$total_start")"

@@ -1,6 +1,7 @@
 // End-to-end accounting: what producers say the sidecar acknowledged, against what the sink
 // holds. Fed incrementally (the sink can be large), so it can also watch a drain progress.
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
+import type { StoredRecord } from '../../workloads/data-gateway/src/file-sink.js';
 
 export interface ProducerRun {
   source: string;
@@ -30,16 +31,7 @@ export interface RunSummary {
   per_source: Record<string, SourceSummary | { values: number; via: string }>;
 }
 
-interface SinkLine {
-  id: string;
-  source: string;
-  epoch: number;
-  seq: number;
-  timestamp: string;
-  receivedAt: string;
-  type: string;
-  data: unknown;
-}
+type SinkLine = StoredRecord;
 
 export class SinkAccounting {
   private offset = 0;

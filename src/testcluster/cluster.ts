@@ -9,10 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, KubeConfig, VersionApi, type V1Node } from '@kubernetes/client-node';
 import { freePort, startProcess, waitFor, type ManagedProcess } from '../common/proc.js';
-import { toolPath } from '../common/tools.js';
+import { toolPath, toolsDir } from '../common/tools.js';
 import { makePki, writeKubeconfig, type ClusterPki } from './certs.js';
-import { KWOK_STAGES_YAML } from './kwok-stages.js';
-import { K8S_VERSION } from './versions.js';
+import { K8S_VERSION, KWOK_VERSION } from './versions.js';
 
 export interface TestClusterOptions {
   /** Fake (kwok) nodes to create, 1..10. Default 2. */
@@ -204,7 +203,7 @@ async function startOnce(options: TestClusterOptions): Promise<TestCluster> {
     const kubeconfigPath = join(dir, 'kubeconfig.yaml');
     await writeKubeconfig(kubeconfigPath, server, pki);
     const kwokConfig = join(dir, 'kwok.yaml');
-    await writeFile(kwokConfig, KWOK_STAGES_YAML);
+    await writeFile(kwokConfig, kwokStages());
 
     const etcdUrl = `http://127.0.0.1:${etcdClient}`;
     launch('etcd', bin.etcd, [
@@ -346,4 +345,11 @@ export function pidAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** kwok's own stage files, extracted from its module by tools/build-k8s-tools.sh. */
+function kwokStages(): string {
+  const file = join(toolsDir(), `kwok-stages-${KWOK_VERSION}.yaml`);
+  if (!existsSync(file)) throw new Error(`${file} is missing: run \`npm run setup -- --all\` (tools/build-k8s-tools.sh extracts kwok's stages)`);
+  return readFileSync(file, 'utf8');
 }
