@@ -108,6 +108,12 @@ export class LocalEdge {
     }
   }
 
+  /** Every process started so far, by name (for footprint measurements). */
+  processes(): Array<{ name: string; pid: number }> {
+    const all = [...this.brokers, ...this.started.flatMap((s) => (s.daprd ? [s.app, s.daprd] : [s.app]))];
+    return all.map((p) => ({ name: p.name, pid: p.pid }));
+  }
+
   /** Throws if some process died on its own. */
   check(): void {
     if (this.unexpected) throw new Error(this.unexpected);

@@ -1,0 +1,193 @@
+// P1 throughput, P2 latency, P3 footprint of the full pipeline (L2 sensors -> daprd -> L2 -> L3
+// -> L4 broker -> daprd -> data gateway -> file sink, QoS 1 on every hop), each against the raw
+// three-Mosquitto bridge chain carrying the same payloads with plain MQTT clients, measured in the
+// same run. Prints a table and writes bench/results/pipeline.json. A benchmark: it asserts nothing.
+//   node dist/bench/pipeline.js [--quick]
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import mqtt from 'mqtt';
+import { freePort, waitFor } from '../src/common/proc.js';
+import { toolPath } from '../src/common/tools.js';
+import { ensureCredentials } from '../src/config/credentials.js';
+import { buildLocalPlan, REPO_ROOT, type LocalPlan } from '../src/local/plan.js';
+import { LocalEdge, writePlanFiles } from '../src/local/run.js';
+import { parseTopology } from '../src/topology/parse.js';
+import { Sequencer } from '../workloads/shared/src/envelope.js';
+import { TemperatureModel } from '../workloads/temperature-sensor/src/model.js';
+
+const quick = process.argv.includes('--quick');
+const SENSORS = 4;
+const RATES = quick ? [200, 1000] : [100, 500, 1000, 2000, 5000];
+const SECONDS = quick ? 8 : 20;
+
+interface RunFigures {
+  offeredPerS: number;
+  achievedPerS: number;
+  sent: number;
+  delivered: number;
+  lost: number;
+  p50Ms: number | null;
+  p90Ms: number | null;
+  p99Ms: number | null;
+  peakRssMb?: Record<string, number>;
+}
+
+function percentile(sorted: number[], p: number): number | null {
+  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : null;
+}
+
+async function topologyText(sensorConfig?: { intervalMs: number; burst: number }): Promise<string> {
+  const ports = await Promise.all(Array.from({ length: 6 }, () => freePort()));
+  const sensors = Array.from({ length: SENSORS }, (_, i) => `      - { type: temperature-sensor, name: sensor-${i}, config: { intervalMs: ${sensorConfig?.intervalMs ?? 1000}, burst: ${sensorConfig?.burst ?? 1} } }`).join('\n');
+  return `name: bench
+levels:
+  - { name: l4, isa95: 4, broker: { workloadPort: ${ports[0]}, childPort: ${ports[1]} }, workloads: [ { type: data-gateway } ] }
+  - { name: l3, isa95: 3, parent: l4, broker: { workloadPort: ${ports[2]}, childPort: ${ports[3]} } }
+  - name: l2
+    isa95: 2
+    parent: l3
+    broker: { workloadPort: ${ports[4]}, childPort: ${ports[5]} }
+    workloads:
+${sensors}
+`;
+}
+
+async function planFor(dir: string, text: string): Promise<LocalPlan> {
+  const topology = parseTopology(text);
+  return buildLocalPlan(topology, ensureCredentials(topology), { dataDir: dir, daprdPath: toolPath('daprd'), mosquittoPath: toolPath('mosquitto'), nodePath: process.execPath, hostOf: () => '127.0.0.1', runAsUser: process.env.USER ?? 'root', allocatePort: freePort, logLevel: 'warn' });
+}
+
+function peakRss(pids: Array<{ name: string; pid: number }>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const { name, pid } of pids) {
+    try {
+      const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+      if (hwm) out[name] = Math.round(Number(hwm) / 1024);
+    } catch {
+      // exited
+    }
+  }
+  return out;
+}
+
+/** The full pipeline at `rate` msg/s offered by SENSORS sensors. */
+async function pipeline(rate: number): Promise<RunFigures> {
+  const dir = join(tmpdir(), `edge-bench-${process.pid}-${rate}`);
+  const perSensor = rate / SENSORS;
+  const intervalMs = Math.max(1, Math.round(1000 / perSensor));
+  const burst = Math.max(1, Math.round((perSensor * intervalMs) / 1000));
+  const plan = await planFor(dir, await topologyText({ intervalMs, burst }));
+  writePlanFiles(plan);
+  const edge = new LocalEdge(plan, () => undefined);
+  try {
+    await edge.start();
+    const started = Date.now();
+    await new Promise((r) => setTimeout(r, SECONDS * 1000));
+    const rss = peakRss(edge.processes());
+    await edge.stopProducers();
+    const elapsed = (Date.now() - started) / 1000;
+    await edge.drain(60_000);
+    const s = edge.accounting.summary();
+    const latencies = readFileSync(plan.sinkFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { timestamp: string; receivedAt: string }).map((r) => Date.parse(r.receivedAt) - Date.parse(r.timestamp)).sort((a, b) => a - b);
+    return { offeredPerS: rate, achievedPerS: Math.round(s.sent / elapsed), sent: s.sent, delivered: s.delivered, lost: s.lost, p50Ms: percentile(latencies, 50), p90Ms: percentile(latencies, 90), p99Ms: percentile(latencies, 99), peakRssMb: rss };
+  } finally {
+    await edge.stopAll();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The same payloads through the same three bridged brokers, with plain MQTT clients at both ends. */
+async function rawChain(rate: number): Promise<RunFigures> {
+  const dir = join(tmpdir(), `edge-bench-raw-${process.pid}-${rate}`);
+  const plan = await planFor(dir, await topologyText());
+  plan.workloads = []; // brokers only
+  writePlanFiles(plan);
+  const edge = new LocalEdge(plan, () => undefined);
+  // The workloads' broker URLs (with their generated credentials) are in the rendered secrets files.
+  const secrets = (level: string, app: string) => JSON.parse(readFileSync(join(dir, level, app, 'secrets.json'), 'utf8'))['broker-url'] as string;
+  try {
+    await edge.start();
+    const sub = await mqtt.connectAsync(secrets('l4', 'data-gateway'), { clientId: 'bench-raw-sub', clean: false, reconnectPeriod: 0 });
+    const pub = await mqtt.connectAsync(secrets('l2', 'sensor-0'), { clientId: 'bench-raw-pub', clean: true, reconnectPeriod: 0 });
+    const latencies: number[] = [];
+    const seen = new Set<number>();
+    sub.on('message', (_t, payload) => {
+      const m = JSON.parse(payload.toString()) as { seq: number; timestamp: string };
+      seen.add(m.seq);
+      latencies.push(Date.now() - Date.parse(m.timestamp));
+    });
+    await sub.subscribeAsync('telemetry', { qos: 1 });
+    await waitFor('bridges up', async () => {
+      await pub.publishAsync('telemetry/probe', 'x', { qos: 1 });
+      return true;
+    });
+    const seq = new Sequencer('raw', 'l2');
+    const model = new TemperatureModel(1);
+    const started = Date.now();
+    let acked = 0;
+    const inflight = new Set<Promise<unknown>>();
+    while (Date.now() - started < SECONDS * 1000) {
+      const due = Math.floor(((Date.now() - started) / 1000) * rate);
+      while (acked + inflight.size < due && inflight.size < 200) {
+        const p = pub.publishAsync('telemetry', JSON.stringify(seq.next('temperature', model.next())), { qos: 1 }).then(() => {
+          acked += 1;
+          inflight.delete(p);
+        });
+        inflight.add(p);
+      }
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    await Promise.all(inflight);
+    const elapsed = (Date.now() - started) / 1000;
+    await waitFor('raw chain drained', () => seen.size >= acked, 60_000).catch(() => undefined);
+    await pub.endAsync();
+    await sub.endAsync();
+    latencies.sort((a, b) => a - b);
+    return { offeredPerS: rate, achievedPerS: Math.round(acked / elapsed), sent: acked, delivered: seen.size, lost: acked - seen.size, p50Ms: percentile(latencies, 50), p90Ms: percentile(latencies, 90), p99Ms: percentile(latencies, 99) };
+  } finally {
+    await edge.stopAll();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const results: Array<{ rate: number; pipeline: RunFigures; raw: RunFigures }> = [];
+  for (const rate of RATES) {
+    process.stderr.write(`rate ${rate}/s: raw chain...`);
+    const raw = await rawChain(rate);
+    process.stderr.write(` ${raw.achievedPerS}/s lost ${raw.lost}; pipeline...`);
+    const pipe = await pipeline(rate);
+    process.stderr.write(` ${pipe.achievedPerS}/s lost ${pipe.lost}\n`);
+    results.push({ rate, pipeline: pipe, raw });
+  }
+  const sustained = (key: 'pipeline' | 'raw') => Math.max(0, ...results.filter((r) => r[key].lost === 0 && r[key].achievedPerS >= 0.95 * r.rate).map((r) => r[key].achievedPerS));
+  const p1 = { pipelineMsgPerS: sustained('pipeline'), rawChainMsgPerS: sustained('raw') };
+  const at1000 = results.find((r) => r.rate === 1000);
+  const workloadRss = Object.entries(results.at(-1)?.pipeline.peakRssMb ?? {});
+  const summary = {
+    benchmark: 'pipeline',
+    at: new Date().toISOString(),
+    machine: { cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30) },
+    versions: { dapr: '1.16.2', node: process.version },
+    parameters: { sensors: SENSORS, secondsPerRate: SECONDS, rates: RATES, qos: 1, sink: 'file (fdatasync before ack)', quick },
+    p1: { ...p1, ratio: p1.rawChainMsgPerS ? +(p1.pipelineMsgPerS / p1.rawChainMsgPerS).toFixed(2) : null, target: '>= 0.5 x raw chain' },
+    p2: results.map((r) => ({ rate: r.rate, pipeline: { p50: r.pipeline.p50Ms, p90: r.pipeline.p90Ms, p99: r.pipeline.p99Ms }, raw: { p50: r.raw.p50Ms, p90: r.raw.p90Ms, p99: r.raw.p99Ms } })),
+    p2Target: 'p99 < 50 ms at 1000 msg/s',
+    p3: { peakRssMbAtHighestRate: Object.fromEntries(workloadRss), target: 'each workload <= 80 MB' },
+    runs: results,
+  };
+  const dir = join(REPO_ROOT, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'pipeline.json'), JSON.stringify(summary, null, 2) + '\n');
+  const rows = results.map((r) => `| ${r.rate} | ${r.pipeline.achievedPerS} | ${r.pipeline.lost} | ${r.pipeline.p50Ms} / ${r.pipeline.p99Ms} | ${r.raw.achievedPerS} | ${r.raw.lost} | ${r.raw.p50Ms} / ${r.raw.p99Ms} |`);
+  process.stdout.write(['| offered msg/s | pipeline msg/s | lost | p50/p99 ms | raw chain msg/s | lost | p50/p99 ms |', '|---|---|---|---|---|---|---|', ...rows].join('\n') + '\n');
+  process.stdout.write(`P1 sustained with 0 loss: pipeline ${p1.pipelineMsgPerS}/s vs raw chain ${p1.rawChainMsgPerS}/s (ratio ${summary.p1.ratio})\n`);
+  if (at1000) process.stdout.write(`P2 at 1000 msg/s: pipeline p99 ${at1000.pipeline.p99Ms} ms\n`);
+  process.stdout.write(`P3 peak RSS (MB): ${workloadRss.map(([n, v]) => `${n} ${v}`).join(', ')}\n`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`pipeline bench: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});
