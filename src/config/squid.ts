@@ -15,6 +15,21 @@ export interface SquidConfigInput {
   /** Who may use this proxy: this level's workloads and the child levels' proxies. */
   clientCidrs: string[];
   paths: { pidFile: string; accessLog: string; cacheLog: string; coredumpDir: string };
+  /** Optional process settings for targets that run Squid as a plain process (netns). */
+  runtime?: SquidRuntime;
+}
+
+export interface SquidRuntime {
+  /** `visible_hostname`: needed where the host name does not resolve. */
+  visibleHostname?: string;
+  /** `shutdown_lifetime`: how long a stopping Squid waits for open connections (Squid: 30 s). */
+  shutdownLifetimeS?: number;
+  /** `pinger_enable`: false starts no ICMP pinger helper. */
+  pinger?: boolean;
+  /** `hosts_file` (Squid: /etc/hosts). */
+  hostsFile?: string;
+  /** `dns_nameservers` (Squid: those of /etc/resolv.conf). */
+  dnsNameservers?: string[];
 }
 
 export class SquidConfigError extends Error {}
@@ -27,6 +42,9 @@ export function renderSquidConf(input: SquidConfigInput): string {
   for (const d of input.allowDomains) if (!DOMAIN.test(d)) problems.push(`allowDomains: "${d}" is not a domain name (use "example.com" or ".example.com")`);
   if (input.clientCidrs.length === 0) problems.push('clientCidrs is empty: name the networks allowed to use this proxy');
   if (input.connectPorts.some((p) => !Number.isInteger(p) || p < 1 || p > 65535)) problems.push('connectPorts must be TCP ports');
+  const rt = input.runtime ?? {};
+  if (rt.shutdownLifetimeS !== undefined && !(Number.isInteger(rt.shutdownLifetimeS) && rt.shutdownLifetimeS >= 0)) problems.push('runtime.shutdownLifetimeS must be a whole number of seconds');
+  if (rt.visibleHostname !== undefined && !DOMAIN.test(rt.visibleHostname)) problems.push(`runtime.visibleHostname: "${rt.visibleHostname}" is not a host name`);
   if (problems.length) throw new SquidConfigError(`squid config for ${input.levelName}:\n  - ${problems.join('\n  - ')}`);
 
   const lines = [
@@ -40,6 +58,11 @@ export function renderSquidConf(input: SquidConfigInput): string {
     'cache deny all',
     'via off',
     'forwarded_for delete',
+    ...(rt.visibleHostname !== undefined ? [`visible_hostname ${rt.visibleHostname}`] : []),
+    ...(rt.shutdownLifetimeS !== undefined ? [`shutdown_lifetime ${rt.shutdownLifetimeS} seconds`] : []),
+    ...(rt.pinger === false ? ['pinger_enable off'] : []),
+    ...(rt.hostsFile !== undefined ? [`hosts_file ${rt.hostsFile}`] : []),
+    ...(rt.dnsNameservers !== undefined && rt.dnsNameservers.length > 0 ? [`dns_nameservers ${rt.dnsNameservers.join(' ')}`] : []),
     '',
     `acl edge_clients src ${input.clientCidrs.join(' ')}`,
     `acl allowed_domains dstdomain ${input.allowDomains.join(' ')}`,

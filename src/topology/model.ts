@@ -26,8 +26,27 @@ export interface Level {
   /** Undefined only for the root (the top level). */
   parent?: string;
   broker: BrokerPorts;
+  /** This level's egress proxy; absent means the defaults (port DEFAULT_PROXY_PORT). */
+  proxy?: ProxySettings;
   workloads: Workload[];
 }
+
+export interface ProxySettings {
+  /** Port of this level's egress proxy (Squid). */
+  port: number;
+}
+
+/** What the top level's proxy may reach outside the site. */
+export interface Egress {
+  /** Destination domains (".example.com" includes subdomains). */
+  allowDomains: string[];
+  /** Ports a CONNECT tunnel may reach. */
+  connectPorts: number[];
+}
+
+export const DEFAULT_PROXY_PORT = 3128;
+/** The Azure endpoints an Arc-connected site needs at least; a topology's `egress` replaces it. */
+export const DEFAULT_EGRESS: Egress = { allowDomains: ['management.azure.com', 'login.microsoftonline.com'], connectPorts: [443] };
 
 export interface StoreAndForward {
   rateMsgPerS: number;
@@ -39,6 +58,16 @@ export interface Topology {
   name: string;
   levels: Level[];
   storeAndForward: StoreAndForward;
+  /** Absent means DEFAULT_EGRESS. */
+  egress?: Egress;
+}
+
+export function proxyPortOf(level: Level): number {
+  return level.proxy?.port ?? DEFAULT_PROXY_PORT;
+}
+
+export function egressOf(topology: Topology): Egress {
+  return topology.egress ?? DEFAULT_EGRESS;
 }
 
 /** Workloads that speak Dapr pub/sub and so get a sidecar; opc-plc speaks OPC UA only. */

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import yaml from 'js-yaml';
 import { knownConfigKeys } from './workload-env.js';
-import { WORKLOAD_TYPES, type Level, type StoreAndForward, type Topology, type Workload, type WorkloadConfig, type WorkloadType } from './model.js';
+import { DEFAULT_EGRESS, WORKLOAD_TYPES, type Egress, type Level, type StoreAndForward, type Topology, type Workload, type WorkloadConfig, type WorkloadType } from './model.js';
 
 export class TopologyError extends Error {
   constructor(
@@ -54,7 +54,7 @@ function readTopology(doc: unknown, problems: string[]): Topology {
     problems.push('the document must be a mapping with `name` and `levels`');
     return { name: '', levels: [], storeAndForward: DEFAULT_SAF };
   }
-  unknownKeys(doc, ['name', 'levels', 'storeAndForward'], 'top level', problems);
+  unknownKeys(doc, ['name', 'levels', 'storeAndForward', 'egress'], 'top level', problems);
   const name = typeof doc.name === 'string' ? doc.name : (problems.push('`name` must be a string, e.g. `name: plant-1`'), '');
   if (name && !NAME.test(name)) problems.push(`\`name\` "${name}" must be lower-case letters, digits and dashes`);
   if (!Array.isArray(doc.levels) || doc.levels.length === 0) {
@@ -63,7 +63,9 @@ function readTopology(doc: unknown, problems: string[]): Topology {
   }
   const levels = doc.levels.map((raw, i) => readLevel(raw, `levels[${i}]`, problems));
   const storeAndForward = readStoreAndForward(doc.storeAndForward, problems);
-  return { name, levels, storeAndForward };
+  const topology: Topology = { name, levels, storeAndForward };
+  if (doc.egress !== undefined && doc.egress !== null) topology.egress = readEgress(doc.egress, problems);
+  return topology;
 }
 
 function readLevel(raw: unknown, at: string, problems: string[]): Level {
@@ -72,7 +74,7 @@ function readLevel(raw: unknown, at: string, problems: string[]): Level {
     problems.push(`${at} must be a mapping with at least \`name\``);
     return level;
   }
-  unknownKeys(raw, ['name', 'isa95', 'parent', 'broker', 'workloads'], at, problems);
+  unknownKeys(raw, ['name', 'isa95', 'parent', 'broker', 'proxy', 'workloads'], at, problems);
   if (typeof raw.name !== 'string' || !NAME.test(raw.name)) {
     problems.push(`${at}.name must be lower-case letters, digits and dashes (got ${JSON.stringify(raw.name)})`);
   } else level.name = raw.name;
@@ -90,6 +92,13 @@ function readLevel(raw: unknown, at: string, problems: string[]): Level {
     unknownKeys(raw.broker, ['workloadPort', 'childPort'], `${where}.broker`, problems);
     level.broker.workloadPort = readPort(raw.broker.workloadPort, `${where}: broker.workloadPort`, problems);
     level.broker.childPort = readPort(raw.broker.childPort, `${where}: broker.childPort`, problems);
+  }
+  if (raw.proxy !== undefined && raw.proxy !== null) {
+    if (!isRecord(raw.proxy)) problems.push(`${where}: proxy must be a mapping { port }`);
+    else {
+      unknownKeys(raw.proxy, ['port'], `${where}.proxy`, problems);
+      level.proxy = { port: readPort(raw.proxy.port, `${where}: proxy.port`, problems) };
+    }
   }
   if (raw.workloads !== undefined && raw.workloads !== null) {
     if (!Array.isArray(raw.workloads)) problems.push(`${where}: workloads must be a list`);
@@ -145,6 +154,34 @@ function readStoreAndForward(raw: unknown, problems: string[]): StoreAndForward 
   return { rateMsgPerS: positive('rateMsgPerS'), messageBytes: positive('messageBytes'), retentionS: positive('retentionS') };
 }
 
+const DOMAIN = /^\.?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+function readEgress(raw: unknown, problems: string[]): Egress {
+  if (!isRecord(raw)) {
+    problems.push('egress must be a mapping { allowDomains: [..], connectPorts?: [443] }');
+    return DEFAULT_EGRESS;
+  }
+  unknownKeys(raw, ['allowDomains', 'connectPorts'], 'egress', problems);
+  const egress: Egress = { allowDomains: DEFAULT_EGRESS.allowDomains, connectPorts: DEFAULT_EGRESS.connectPorts };
+  if (raw.allowDomains !== undefined) {
+    if (!Array.isArray(raw.allowDomains) || raw.allowDomains.length === 0) problems.push('egress.allowDomains must be a non-empty list of domains, e.g. [management.azure.com, .servicebus.windows.net]');
+    else {
+      for (const d of raw.allowDomains) {
+        if (typeof d !== 'string' || !DOMAIN.test(d)) problems.push(`egress.allowDomains: ${JSON.stringify(d)} is not a lower-case domain name ("example.com", or ".example.com" with its subdomains)`);
+      }
+      egress.allowDomains = raw.allowDomains as string[];
+    }
+  }
+  if (raw.connectPorts !== undefined) {
+    if (!Array.isArray(raw.connectPorts) || raw.connectPorts.length === 0) problems.push('egress.connectPorts must be a non-empty list of TCP ports, e.g. [443]');
+    else {
+      for (const p of raw.connectPorts) if (!Number.isInteger(p) || (p as number) < 1 || (p as number) > 65535) problems.push(`egress.connectPorts: ${JSON.stringify(p)} is not a TCP port 1-65535`);
+      egress.connectPorts = raw.connectPorts as number[];
+    }
+  }
+  return egress;
+}
+
 function readPort(v: unknown, at: string, problems: string[]): number {
   if (!Number.isInteger(v) || (v as number) < 1024 || (v as number) > 65535) {
     problems.push(`${at} must be an integer port 1024-65535 (got ${JSON.stringify(v)})`);
@@ -184,6 +221,7 @@ export function validateTopology(t: Topology, problems: string[]): void {
   for (const level of t.levels) {
     claim(level.broker.workloadPort, `${level.name} broker workloadPort`);
     claim(level.broker.childPort, `${level.name} broker childPort`);
+    if (level.proxy) claim(level.proxy.port, `${level.name} proxy port`);
     for (const w of level.workloads) {
       workloadNames.set(w.name, [...(workloadNames.get(w.name) ?? []), level.name]);
       if (typeof w.config.port === 'number') claim(w.config.port, `${level.name}/${w.name} port`);
