@@ -26,7 +26,7 @@ export interface BundleInputs {
   namespacePrefix: string;
   infra: 'kubeconfig' | 'aks';
   aks: { resourceGroup?: string; clusterName?: string; location?: string; nodeCount: number; nodeSize: string };
-  azure: { clientId?: string; clientSecret?: string; tenantId?: string; subscriptionId?: string };
+  azure: { clientId?: string; clientSecret?: string; tenantId?: string; subscriptionId?: string; armEndpoint?: string; authorityHost?: string };
   daprVersion: string;
   sensorIntervalMs: number;
   sink: 'file' | 'postgresql' | 'eventhubs';
@@ -136,7 +136,15 @@ export function readInputs(action: string | undefined, env: NodeJS.ProcessEnv = 
       nodeCount: int('EDGE_AKS_NODE_COUNT', 2, 1),
       nodeSize: env.EDGE_AKS_NODE_SIZE || 'Standard_D4s_v5',
     },
-    azure: { clientId: env.AZURE_CLIENT_ID || undefined, clientSecret: env.AZURE_CLIENT_SECRET || undefined, tenantId: env.AZURE_TENANT_ID || undefined, subscriptionId: env.AZURE_SUBSCRIPTION_ID || undefined },
+    azure: {
+      clientId: env.AZURE_CLIENT_ID || undefined,
+      clientSecret: env.AZURE_CLIENT_SECRET || undefined,
+      tenantId: env.AZURE_TENANT_ID || undefined,
+      subscriptionId: env.AZURE_SUBSCRIPTION_ID || undefined,
+      // Sovereign clouds, and the contract test's FAKE ARM endpoint.
+      armEndpoint: env.EDGE_ARM_ENDPOINT || undefined,
+      authorityHost: env.EDGE_AZURE_AUTHORITY_HOST || undefined,
+    },
     daprVersion: env.EDGE_DAPR_VERSION || '1.16.2',
     sensorIntervalMs: int('EDGE_SENSOR_INTERVAL_MS', 1000, 1),
     sink: oneOf('EDGE_SINK', ['file', 'postgresql', 'eventhubs'] as const, 'file'),
