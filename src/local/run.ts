@@ -3,6 +3,7 @@
 import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname } from 'node:path';
+import mqtt from 'mqtt';
 import { startProcess, waitFor, type ManagedProcess } from '../common/proc.js';
 import { writeSecretFile } from '../config/credentials.js';
 import type { LocalPlan, ProcessPlan, WorkloadPlan } from './plan.js';
@@ -101,10 +102,31 @@ export class LocalEdge {
           throw new Error(`${err.message}; its log ${logFile} ends:\n${tail(logFile)}`);
         });
       }
+      if (w.workload.type === 'data-gateway') await this.waitForSubscription(w);
       if (w.workload.type === 'opc-plc') {
         const port = Number(w.app.env.OPC_PORT ?? 50000);
         await waitFor(`${w.app.name} listening on ${port}`, async () => (this.check(), tcpReachable(w.app.env.OPC_HOSTNAME ?? '127.0.0.1', port)), 30_000);
       }
+    }
+  }
+
+  /**
+   * On a brand-new install the consumer's MQTT session has no subscription yet, and a broker
+   * drops what nobody subscribed to: producers start only once the broker counts the gateway's
+   * subscription (its $SYS count includes our own probe's, hence the +1).
+   */
+  private async waitForSubscription(w: WorkloadPlan): Promise<void> {
+    const ep = this.plan.monitor.find((m) => m.level === w.level.name);
+    if (!ep) return;
+    const consumers = this.plan.workloads.filter((o) => o.level.name === w.level.name && o.workload.type === 'data-gateway' && this.started.some((s) => s.plan === o)).length;
+    const client = await mqtt.connectAsync({ host: ep.host, port: ep.port, username: ep.username, password: ep.password, clientId: `edge-probe-${w.level.name}-${process.pid}`, clean: true, reconnectPeriod: 0 });
+    let count = 0;
+    client.on('message', (_t, payload) => (count = Number(payload.toString())));
+    try {
+      await client.subscribeAsync('$SYS/broker/subscriptions/count');
+      await waitFor(`${w.app.name}'s subscription at the ${w.level.name} broker`, () => (this.check(), count >= 1 + consumers), 30_000, 100);
+    } finally {
+      await client.endAsync(true);
     }
   }
 
