@@ -16,7 +16,20 @@ const ENV_NAMES: Record<WorkloadType, Record<string, string>> = {
     anomalies: 'PLC_ANOMALIES',
   },
   'opc-publisher': { batchSize: 'BATCH_SIZE', batchIntervalMs: 'BATCH_INTERVAL_MS', reconnectMaxDelayMs: 'OPC_RECONNECT_MAX_DELAY_MS' },
-  'data-gateway': { fsync: 'GATEWAY_FSYNC' },
+  'data-gateway': {
+    fsync: 'GATEWAY_FSYNC',
+    // Credentials (GATEWAY_PG_URL / PG*, the Event Hubs connection string) are secrets, never
+    // topology config: the renderers put them in the environment from a secret.
+    sinks: 'GATEWAY_SINKS',
+    batchSize: 'GATEWAY_BATCH_SIZE',
+    batchMaxWaitMs: 'GATEWAY_BATCH_MAX_WAIT_MS',
+    resequenceHoldMs: 'GATEWAY_RESEQUENCE_HOLD_MS',
+    holdAlarmMs: 'GATEWAY_HOLD_ALARM_MS',
+    retryMaxMs: 'GATEWAY_RETRY_MAX_MS',
+    maxMessageBytes: 'GATEWAY_MAX_MESSAGE_BYTES',
+    pgTable: 'GATEWAY_PG_TABLE',
+    eventHubsBinding: 'GATEWAY_EVENTHUBS_BINDING',
+  },
 };
 
 /** Keys the topology handles itself rather than passing through as env. */

@@ -1,8 +1,10 @@
 // JSON-lines sink with group commit: records written by concurrent callers share one write and
 // one fdatasync; each caller's promise resolves only once its record is on disk.
-import { closeSync, existsSync, fdatasyncSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fdatasyncSync, fstatSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { SeenMessages } from './dedupe.js';
+import type { Sink } from './sink.js';
 
 export interface StoredRecord {
   id: string;
@@ -92,4 +94,54 @@ export function readRecords(file: string): StoredRecord[] {
     }
   }
   return records;
+}
+
+/**
+ * The file store behind the batcher: one write and one fdatasync per batch. It remembers which
+ * runs and seqs the file holds, so a message redelivered after a restart is not appended twice.
+ */
+export class JsonLinesSink implements Sink {
+  readonly name = 'file';
+  private fd: number | undefined;
+  private readonly stored = new SeenMessages();
+  private existing = 0;
+
+  constructor(
+    readonly file: string,
+    private readonly fsync = true,
+  ) {}
+
+  async open(): Promise<void> {
+    mkdirSync(dirname(this.file), { recursive: true });
+    const existing = existsSync(this.file) ? readRecords(this.file) : [];
+    for (const r of existing) this.stored.add(r.source, r.epoch, r.seq);
+    this.existing = existing.length;
+    this.fd = openSync(this.file, 'a');
+  }
+
+  /** Records found in the file when it was opened. */
+  get alreadyStored(): number {
+    return this.existing;
+  }
+
+  async write(batch: readonly StoredRecord[]): Promise<void> {
+    if (this.fd === undefined) throw new Error(`file sink ${this.file} is not open`);
+    const fresh = batch.filter((r) => !this.stored.has(r.source, r.epoch, r.seq));
+    if (fresh.length === 0) return;
+    const before = fstatSync(this.fd).size;
+    try {
+      writeSync(this.fd, fresh.map((r) => JSON.stringify(r) + '\n').join(''));
+      if (this.fsync) fdatasyncSync(this.fd);
+    } catch (err) {
+      // A half-written batch would become a torn line in the middle of the file once retried.
+      ftruncateSync(this.fd, before);
+      throw err;
+    }
+    for (const r of fresh) this.stored.add(r.source, r.epoch, r.seq);
+  }
+
+  async close(): Promise<void> {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
 }

@@ -1,0 +1,189 @@
+// Batching for one sink: records are grouped (size + max wait) and written one batch at a time,
+// in arrival order, so the store sees them in the order the resequencer released them. A failing
+// sink is retried with backoff for as long as it takes: the callers' promises stay pending, so
+// their messages stay unacknowledged in the broker session (back-pressure, nothing dropped).
+// Answering RETRY to Dapr instead would leave mqtt3 messages un-acked for good and stall the
+// subscription once the broker's in-flight window is full.
+import type { Logger } from '../../shared/src/log.js';
+import type { StoredRecord } from './file-sink.js';
+import { RejectedRecordError, type Sink } from './sink.js';
+
+export interface BatcherOptions {
+  maxBatch: number;
+  maxWaitMs: number;
+  retryInitialMs?: number;
+  retryMaxMs: number;
+  /** A sink down longer than this is reported as an error (and counted); holding goes on. */
+  holdAlarmMs: number;
+}
+
+export interface BatcherStats {
+  batches: number;
+  written: number;
+  failedAttempts: number;
+  rejected: number;
+  /** Times a sink stayed down beyond `holdAlarmMs` (one per alarm period). */
+  holdAlarms: number;
+  /** Longest continuous failure seen so far, ms. */
+  longestOutageMs: number;
+  /** Down right now, since (ISO time), or null. */
+  downSince: string | null;
+}
+
+interface Pending {
+  record: StoredRecord;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+const defaultSleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export class SinkBatcher {
+  readonly stats: BatcherStats = { batches: 0, written: 0, failedAttempts: 0, rejected: 0, holdAlarms: 0, longestOutageMs: 0, downSince: null };
+  private queue: Pending[] = [];
+  private inFlight = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private closed = false;
+  private abandoned = false;
+
+  constructor(
+    readonly sink: Sink,
+    private readonly opts: BatcherOptions,
+    private readonly log: Logger,
+    private readonly sleep: (ms: number) => Promise<void> = defaultSleep,
+  ) {}
+
+  /** Resolves once the record is in the sink; rejects only with RejectedRecordError (or on shutdown). */
+  add(record: StoredRecord): Promise<void> {
+    if (this.closed) return Promise.reject(new Error(`sink ${this.sink.name} is closing`));
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ record, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  /** Records accepted but not yet in the sink. */
+  get pending(): number {
+    return this.queue.length + this.inFlight;
+  }
+
+  private schedule(): void {
+    if (this.running) return; // the running loop takes what arrived meanwhile
+    if (this.queue.length >= this.opts.maxBatch || this.opts.maxWaitMs === 0) {
+      void this.run();
+    } else if (!this.timer) {
+      this.timer = setTimeout(() => void this.run(), this.opts.maxWaitMs);
+    }
+  }
+
+  private async run(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    try {
+      // What queued up while a batch was being written has waited long enough: group commit.
+      while (this.queue.length > 0 && !this.abandoned) {
+        const batch = this.queue.splice(0, this.opts.maxBatch);
+        this.inFlight = batch.length;
+        await this.deliver(batch);
+        this.inFlight = 0;
+      }
+    } finally {
+      this.running = false;
+      this.inFlight = 0;
+    }
+  }
+
+  private async deliver(batch: Pending[]): Promise<void> {
+    let outcome: RejectedRecordError | undefined;
+    try {
+      outcome = await this.attempt(batch.map((p) => p.record));
+    } catch (err) {
+      for (const p of batch) p.reject(err as Error);
+      return;
+    }
+    if (!outcome) {
+      this.stats.batches += 1;
+      this.stats.written += batch.length;
+      for (const p of batch) p.resolve();
+      return;
+    }
+    // Some record of the batch is refused by the store: find it, write the others one by one.
+    for (const p of batch) {
+      try {
+        const one = batch.length === 1 ? outcome : await this.attempt([p.record]);
+        if (one) {
+          this.stats.rejected += 1;
+          p.reject(one);
+        } else {
+          this.stats.batches += 1;
+          this.stats.written += 1;
+          p.resolve();
+        }
+      } catch (err) {
+        p.reject(err as Error);
+      }
+    }
+  }
+
+  /** Writes until it works; returns the rejection when the store refuses the data itself. */
+  private async attempt(records: StoredRecord[]): Promise<RejectedRecordError | undefined> {
+    let delay = this.opts.retryInitialMs ?? 100;
+    let since: number | undefined;
+    let lastAlarm = 0;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.sink.write(records);
+        if (since !== undefined) {
+          const downMs = Date.now() - since;
+          this.stats.longestOutageMs = Math.max(this.stats.longestOutageMs, downMs);
+          this.stats.downSince = null;
+          this.log.info('sink recovered', { sink: this.sink.name, downMs, attempts: attempt });
+        }
+        return undefined;
+      } catch (err) {
+        if (err instanceof RejectedRecordError) return err;
+        if (this.abandoned) throw new Error(`sink ${this.sink.name} abandoned at shutdown while down: ${(err as Error).message}`);
+        this.stats.failedAttempts += 1;
+        const now = Date.now();
+        if (since === undefined) {
+          since = now;
+          this.stats.downSince = new Date(now).toISOString();
+          this.log.warn('sink write failed; holding acknowledgements and retrying', { sink: this.sink.name, records: records.length, error: String(err) });
+        }
+        const downMs = now - since;
+        this.stats.longestOutageMs = Math.max(this.stats.longestOutageMs, downMs);
+        if (downMs > this.opts.holdAlarmMs && now - lastAlarm > this.opts.holdAlarmMs) {
+          lastAlarm = now;
+          this.stats.holdAlarms += 1;
+          this.log.error('SINK DOWN BEYOND THE HOLD BOUND: messages stay unacknowledged in the broker session; check the store', {
+            sink: this.sink.name,
+            downMs,
+            boundMs: this.opts.holdAlarmMs,
+            pending: this.pending,
+            error: String(err),
+          });
+        }
+        await this.sleep(delay);
+        delay = Math.min(delay * 2, this.opts.retryMaxMs);
+      }
+    }
+  }
+
+  /** Writes what is queued (bounded by `timeoutMs` while the sink is down), then closes the sink. */
+  async close(timeoutMs = 10_000): Promise<void> {
+    this.closed = true;
+    if (this.queue.length > 0) void this.run();
+    const deadline = Date.now() + timeoutMs;
+    while ((this.running || this.queue.length > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    if (this.running || this.queue.length > 0) {
+      this.abandoned = true;
+      const left = this.queue.splice(0);
+      for (const p of left) p.reject(new Error(`sink ${this.sink.name} closed with the record unwritten`));
+      this.log.error('closing with records unwritten (they were never acknowledged: the broker redelivers them)', { sink: this.sink.name, records: left.length + this.inFlight });
+    }
+    await this.sink.close();
+  }
+}
