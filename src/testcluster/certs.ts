@@ -21,9 +21,19 @@ export interface ClusterPki {
 
 const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
 
+/**
+ * The environment for openssl: node-opcua-crypto restores OPENSSL_CONF by assigning its old
+ * value back, which turns "unset" into the string "undefined" for the rest of the process.
+ */
+function opensslEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  if (env.OPENSSL_CONF === 'undefined' || env.OPENSSL_CONF === '') delete env.OPENSSL_CONF;
+  return env;
+}
+
 async function openssl(args: string[]): Promise<void> {
   try {
-    await run('openssl', args, { timeout: 30_000 });
+    await run('openssl', args, { timeout: 30_000, env: opensslEnv() });
   } catch (err) {
     const e = err as Error & { stderr?: string };
     throw new Error(`openssl ${args[0]} failed: ${e.stderr?.trim() || e.message}`);
