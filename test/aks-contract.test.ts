@@ -43,6 +43,8 @@ let caFile = '';
 
 /** A throw-away CA and a server certificate for 127.0.0.1 signed by it. */
 async function makePki(): Promise<void> {
+  // node-opcua-crypto (loaded by other suites in this process) can leave OPENSSL_CONF="undefined".
+  if (process.env.OPENSSL_CONF === 'undefined') delete process.env.OPENSSL_CONF;
   pki = tempDir('aks-pki');
   caFile = join(pki, 'ca.pem');
   const caKey = join(pki, 'ca.key');
