@@ -44,6 +44,21 @@ export async function checkCluster(credential: string, kubeconfigPath: string): 
   return { server, version: version.gitVersion };
 }
 
+/** Throws unless every named CRD is established on the cluster. */
+export async function requireCrds(apiext: k8s.ApiextensionsV1Api, names: string[], what: string): Promise<void> {
+  const missing: string[] = [];
+  for (const name of names) {
+    try {
+      const crd = await apiext.readCustomResourceDefinition({ name });
+      if (!crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) missing.push(`${name} (not established)`);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      missing.push(name);
+    }
+  }
+  if (missing.length) throw new Error(`${what}: missing CRDs ${missing.join(', ')}`);
+}
+
 function isAuthError(err: unknown): boolean {
   const code = (err as { code?: number }).code;
   return code === 401 || code === 403;
@@ -63,10 +78,26 @@ function isNotFound(err: unknown): boolean {
   return (err as { code?: number }).code === 404;
 }
 
+/** Waits until a namespace is gone (a terminating one refuses new content). */
+export async function waitNamespaceGone(core: k8s.CoreV1Api, name: string, timeoutMs = 180_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await core.readNamespace({ name });
+    } catch (err) {
+      if (isNotFound(err)) return;
+      throw err;
+    }
+    if (Date.now() > deadline) throw new Error(`namespace ${name} is still terminating after ${timeoutMs / 1000} s: check what holds it (kubectl get all,pvc -n ${name}) and retry`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
 export async function ensureNamespace(core: k8s.CoreV1Api, name: string, level: string): Promise<'created' | 'unchanged'> {
   try {
-    await core.readNamespace({ name });
-    return 'unchanged';
+    const ns = await core.readNamespace({ name });
+    if (ns.status?.phase !== 'Terminating') return 'unchanged';
+    await waitNamespaceGone(core, name); // an uninstall that just ran
   } catch (err) {
     if (!isNotFound(err)) throw err;
   }
@@ -153,6 +184,7 @@ export async function sweepNamespace(core: k8s.CoreV1Api, namespace: string, kee
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
+    await waitNamespaceGone(core, namespace);
   }
   return { deleted, kept };
 }

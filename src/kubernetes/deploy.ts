@@ -7,10 +7,11 @@ import { loadTopology } from '../topology/parse.js';
 import { levelUsers } from '../config/mosquitto.js';
 import { parentFirst, rootLevel, type Topology } from '../topology/model.js';
 import { toolsDir } from '../common/tools.js';
-import { apiFor, applySecret, checkCluster, ensureNamespace, readSecretKey, sweepNamespace, type ClusterCheck } from './cluster.js';
+import { apiFor, applySecret, checkCluster, ensureNamespace, readSecretKey, requireCrds, sweepNamespace, type ClusterCheck } from './cluster.js';
 import { applyRelease, ensureDependencies, uninstallRelease, type ReleaseOutcome } from './helm.js';
 import { credentialOf, DEFAULT_IMAGES, namespaceOf, renderDeployment, type LevelRender } from './render.js';
 import { imageRef, refString, type BundleInputs } from './inputs.js';
+import { connectClusters, disconnectClusters } from './arc.js';
 
 export type Progress = (msg: string) => void;
 
@@ -41,6 +42,7 @@ export interface StepReport {
 
 const CREDENTIALS_SECRET = 'edge-credentials';
 export const DAPR_NAMESPACE = 'dapr-system';
+const DAPR_CRDS = ['components.dapr.io', 'configurations.dapr.io', 'resiliencies.dapr.io'];
 
 /** Everything that can be checked before a change: topology, credentials, every cluster. */
 export async function prepare(inputs: BundleInputs, progress: Progress, kubeconfigs: Record<string, string> = inputs.kubeconfigs): Promise<DeployContext> {
@@ -58,6 +60,10 @@ export async function prepare(inputs: BundleInputs, progress: Progress, kubeconf
     clusters[credential] = { ...(await checkCluster(credential, kubeconfig)), kubeconfig };
   }
   return { inputs, topology, clusters, progress };
+}
+
+function arcClusters(ctx: DeployContext): Array<{ credential: string; kubeconfig: string }> {
+  return Object.entries(ctx.clusters).map(([credential, c]) => ({ credential, kubeconfig: c.kubeconfig }));
 }
 
 function kubeconfigOf(ctx: DeployContext, level: string): string {
@@ -119,8 +125,12 @@ export async function installOrUpgrade(ctx: DeployContext, extraDaprValues: Reco
     const outcome = await applyRelease({ kubeconfig: c.kubeconfig, namespace: DAPR_NAMESPACE }, 'dapr', daprChart, deepMerge(daprValues(ctx.inputs), extraDaprValues), { timeout: '10m' });
     report.platform[`dapr@${credential}`] = outcome;
     if (outcome !== 'unchanged') report.changes += 1;
+    // The levels' components need Dapr's CRDs: check them before touching any level.
+    await requireCrds(apiFor(c.kubeconfig).apiext, DAPR_CRDS, `Dapr on ${c.server} did not install its CRDs`);
   }
   for (const level of rendered) await applyLevel(ctx, creds, level, report, (r) => ['broker', 'proxy', 'dapr-resources'].includes(r));
+  // Optional Arc + Flux, once the egress proxies Arc's agents go through exist.
+  Object.assign(report.platform, await connectClusters(ctx.inputs, ctx.topology, arcClusters(ctx), ctx.progress, ctx.inputs.azCli));
   // Application layer: the workloads, parent first (the gateway before the producers).
   for (const level of rendered) await applyLevel(ctx, creds, level, report, (r) => !['broker', 'proxy', 'dapr-resources'].includes(r));
   report.durationS = (Date.now() - started) / 1000;
@@ -153,6 +163,7 @@ async function applyLevel(ctx: DeployContext, creds: Credentials, level: LevelRe
 export async function uninstall(ctx: DeployContext): Promise<StepReport> {
   const started = Date.now();
   const report: StepReport = { action: 'uninstall', topology: ctx.topology.name, platform: {}, levels: {}, changes: 0, durationS: 0 };
+  Object.assign(report.platform, await disconnectClusters(ctx.inputs, arcClusters(ctx), ctx.progress, ctx.inputs.azCli));
   // Children first: nothing is left bridging into a level that is already gone.
   for (const level of [...parentFirst(ctx.topology)].reverse()) {
     const kubeconfig = kubeconfigOf(ctx, level.name);

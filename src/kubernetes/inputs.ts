@@ -34,6 +34,8 @@ export interface BundleInputs {
   arcEnabled: boolean;
   fluxEnabled: boolean;
   fluxRepoUrl?: string;
+  /** The az CLI (Arc, Flux); EDGE_AZ_CLI points elsewhere (the contract test's FAKE az). */
+  azCli: string;
   keepData: boolean;
   images: Record<string, ImageRef>;
   /** credential name -> kubeconfig file path */
@@ -152,6 +154,7 @@ export function readInputs(action: string | undefined, env: NodeJS.ProcessEnv = 
     arcEnabled: bool('EDGE_ARC_ENABLED'),
     fluxEnabled: bool('EDGE_FLUX_ENABLED'),
     fluxRepoUrl: env.EDGE_FLUX_REPO_URL || undefined,
+    azCli: env.EDGE_AZ_CLI || 'az',
     keepData: bool('EDGE_KEEP_DATA'),
     images,
     kubeconfigs,
