@@ -44,7 +44,7 @@ async function revisions(): Promise<Record<string, string>> {
 test.before(async () => {
   work = bundleWorkDir();
   cluster = await startTestCluster({ nodes: 2 });
-  await createFakeVolumes(cluster.kubeconfigPath, 8);
+  await createFakeVolumes(cluster.kubeconfigPath, 16); // released volumes are not reused: enough for every install here
 });
 
 test.after(async () => {
@@ -154,6 +154,23 @@ test('uninstall removes every object the bundle created', async () => {
   assert.is((await core.listConfigMapForAllNamespaces({ labelSelector: selector })).items.length, 0);
   const remaining = (await core.listNamespace()).items.filter((n) => n.metadata!.name!.startsWith('edge-') && n.status?.phase !== 'Terminating');
   assert.equal(remaining.map((n) => n.metadata!.name), []);
+});
+
+test('uninstall with keep-data keeps the broker volumes and the credentials, and a re-install reuses them', async () => {
+  const { core } = api();
+  const first = await step('install');
+  assert.is(first.code, 0, first.stderr);
+  const creds = (await core.readNamespacedSecret({ name: 'edge-credentials', namespace: 'edge-l4' })).data!['credentials.json'];
+  const r = await step('uninstall', { EDGE_KEEP_DATA: 'true' });
+  assert.is(r.code, 0, r.stderr);
+  const selector = 'app.kubernetes.io/part-of=nested-edge';
+  const claims = (await core.listPersistentVolumeClaimForAllNamespaces({ labelSelector: selector })).items.map((c) => `${c.metadata!.namespace}/${c.metadata!.name}`).sort();
+  assert.equal(claims.filter((c) => c.includes('broker')).length, 3, `broker claims kept: ${claims.join(', ')}`);
+  const again = await step('install');
+  assert.is(again.code, 0, again.stderr);
+  assert.is((await core.readNamespacedSecret({ name: 'edge-credentials', namespace: 'edge-l4' })).data!['credentials.json'], creds, 'same broker credentials after re-install');
+  const final = await step('uninstall');
+  assert.is(final.code, 0, final.stderr);
 });
 
 test.run();

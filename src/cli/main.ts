@@ -8,11 +8,13 @@ import { validate } from './validate.js';
 const USAGE = `usage: edge <command> [options]
 
 commands:
-  up         run the nested edge on this machine (target: local) until Ctrl-C or --duration
+  up         run the nested edge on this machine until Ctrl-C or --duration
   validate   check a topology file and print its levels
   help       this text
 
 edge up options:
+  --target local|netns  local: every level on 127.0.0.1 (default); netns: each level in its own
+                        network namespace, linked child-parent only (Linux, as root)
   --topology FILE       topology YAML (default: the shipped three-level default)
   --duration S          stop after S seconds (default: run until Ctrl-C)
   --data-dir DIR        where configs, broker persistence, logs and the sink live (default: .edge)
@@ -44,8 +46,9 @@ async function main(argv: string[]): Promise<number> {
       });
       const duration = values.duration === undefined ? undefined : positive('--duration', values.duration);
       const drainTimeout = values['drain-timeout'] === undefined ? 60 : positive('--drain-timeout', values['drain-timeout']);
-      if (values.target !== undefined && values.target !== 'local') throw new UsageError(`--target ${values.target} is not available yet; use --target local`);
-      return up({ topologyFile: values.topology, durationS: duration, dataDir: values['data-dir'] ?? '.edge', summaryJson: values['summary-json'], drainTimeoutS: drainTimeout, quiet: values.quiet ?? false });
+      const target = values.target ?? 'local';
+      if (target !== 'local' && target !== 'netns') throw new UsageError(`--target ${target} is not available; use --target local or --target netns (Kubernetes installs go through porter)`);
+      return up({ target, topologyFile: values.topology, durationS: duration, dataDir: values['data-dir'] ?? '.edge', summaryJson: values['summary-json'], drainTimeoutS: drainTimeout, quiet: values.quiet ?? false });
     }
     case 'validate': {
       const { positionals } = parseArgs({ args: rest, allowPositionals: true, strict: true });

@@ -7,10 +7,15 @@ import { toolPath } from '../common/tools.js';
 import { loadOrCreateCredentials } from '../config/credentials.js';
 import { buildLocalPlan } from '../local/plan.js';
 import { BrokerMonitor } from '../local/monitor.js';
-import { LocalEdge, writePlanFiles } from '../local/run.js';
+import { LocalEdge, writePlanFiles, type TopicWatch } from '../local/run.js';
+import { bridgeClientId } from '../config/mosquitto.js';
+import { NetnsEdge } from '../netns/edge.js';
+import { INTERNET, netnsUnavailable, sweepLeftovers } from '../netns/net.js';
 import { loadTopology } from '../topology/parse.js';
 
 export interface UpOptions {
+  /** `local` (processes on 127.0.0.1) or `netns` (each level in its own network namespace). */
+  target?: 'local' | 'netns';
   topologyFile?: string;
   durationS?: number;
   dataDir: string;
@@ -22,6 +27,7 @@ export interface UpOptions {
 const say = (msg: string): void => void process.stderr.write(`edge: ${msg}\n`);
 
 export async function up(opts: UpOptions): Promise<number> {
+  if (opts.target === 'netns') return upNetns(opts);
   const topology = loadTopology(opts.topologyFile);
   const dataDir = resolve(opts.dataDir);
   const creds = loadOrCreateCredentials(topology, join(dataDir, 'secrets', 'credentials.json'));
@@ -36,9 +42,98 @@ export async function up(opts: UpOptions): Promise<number> {
   });
   writePlanFiles(plan);
   say(`topology ${topology.name}: ${topology.levels.map((l) => l.name).join(' <- ')} (data in ${dataDir})`);
+  return run(new LocalEdge(plan, say), new BrokerMonitor(), topology.levels.length, dataDir, opts);
+}
 
-  const edge = new LocalEdge(plan, say);
-  const monitor = new BrokerMonitor();
+/** The same edge with each level in its own network namespace; torn down at the end. */
+async function upNetns(opts: UpOptions): Promise<number> {
+  const reason = await netnsUnavailable();
+  if (reason) throw new Error(reason);
+  const topology = loadTopology(opts.topologyFile);
+  const dataDir = resolve(opts.dataDir);
+  await sweepLeftovers();
+  const n = await NetnsEdge.create(topology, { dataDir, progress: say });
+  try {
+    say(`topology ${topology.name}: ${topology.levels.map((l) => l.name).join(' <- ')} in network namespaces (data in ${dataDir})`);
+    for (const link of n.net.links.filter((l) => l.upper !== INTERNET)) say(`  link ${link.name}: ${link.lower}=${link.lowerAddress} ${link.upper}=${link.upperAddress}`);
+    for (const level of topology.levels) say(`  ${level.name}: namespace ${n.ns(level.name)}`);
+    const leaf = topology.levels.find((l) => !topology.levels.some((c) => c.parent === l.name) && l.parent !== undefined);
+    if (leaf) {
+      say(`to watch an outage, in another shell (as root):`);
+      say(`  ip -n ${n.ns(leaf.name)} link set up0 down   # cut ${leaf.name}'s link to ${leaf.parent}: its broker holds what its producers send ("held" grows)`);
+      say(`  ip -n ${n.ns(leaf.name)} link set up0 up     # restore: the bridge reconnects and the queue drains upward`);
+      say(`  ip netns exec ${n.ns(leaf.name)} ip route    # ${leaf.name} has one route: the link to its parent`);
+    }
+    return await run(n.edge, new NetnsMonitor(n.edge), topology.levels.length, dataDir, opts);
+  } finally {
+    await n.down();
+    say('network namespaces removed');
+  }
+}
+
+interface LiveMonitor {
+  start(endpoints: LocalEdge['plan']['monitor']): void;
+  line(): string;
+  snapshot(): Array<{ level: string; receivedTotal: number; sentTotal: number; droppedTotal: number }>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The live figures of the netns target: the host cannot reach a broker inside a namespace, so
+ * each level's $SYS figures are read through the runner's probe, from inside the namespace.
+ */
+class NetnsMonitor implements LiveMonitor {
+  private readonly watches = new Map<string, TopicWatch>();
+  private readonly figures = new Map<string, { level: string; receivedTotal: number; sentTotal: number; droppedTotal: number; stored: number; bridgeUp: boolean | null }>();
+  private timer: NodeJS.Timeout | undefined;
+  private static readonly TOPICS = ['$SYS/broker/publish/messages/received', '$SYS/broker/publish/messages/sent', '$SYS/broker/publish/messages/dropped', '$SYS/broker/store/messages/count'];
+
+  constructor(private readonly edge: LocalEdge) {}
+
+  start(endpoints: LocalEdge['plan']['monitor']): void {
+    for (const ep of endpoints) {
+      this.figures.set(ep.level, { level: ep.level, receivedTotal: 0, sentTotal: 0, droppedTotal: 0, stored: 0, bridgeUp: null });
+      const parent = this.edge.plan.brokers.find((b) => b.level.name === ep.level)?.level.parent;
+      const stateTopic = parent ? `$SYS/broker/connection/${bridgeClientId(ep.level)}/state` : undefined;
+      void this.edge.probe
+        .watch(ep.level, ep, `edge-monitor-${ep.level}-${process.pid}`, [...NetnsMonitor.TOPICS, ...(stateTopic ? [stateTopic] : [])])
+        .then((w) => this.watches.set(ep.level, w))
+        .catch(() => undefined); // the live line shows zeros for that level
+    }
+    this.timer = setInterval(() => void this.poll(), 1000);
+  }
+
+  private async poll(): Promise<void> {
+    for (const [level, w] of this.watches) {
+      const f = this.figures.get(level)!;
+      const num = async (t: string): Promise<number> => Number((await w.latest(`$SYS/broker/${t}`)) ?? 0);
+      f.receivedTotal = await num('publish/messages/received');
+      f.sentTotal = await num('publish/messages/sent');
+      f.droppedTotal = await num('publish/messages/dropped');
+      f.stored = await num('store/messages/count');
+      const parent = this.edge.plan.brokers.find((b) => b.level.name === level)?.level.parent;
+      const state = parent ? await w.latest(`$SYS/broker/connection/${bridgeClientId(level)}/state`) : undefined;
+      f.bridgeUp = state === undefined ? null : state === '1';
+    }
+  }
+
+  line(): string {
+    return [...this.figures.values()].map((f) => `${f.level}: held ${f.stored}${f.droppedTotal ? ` DROPPED ${f.droppedTotal}` : ''}${f.bridgeUp === null ? '' : f.bridgeUp ? ' ↑up' : ' ↑DOWN'}`).join(' | ');
+  }
+
+  snapshot(): Array<{ level: string; receivedTotal: number; sentTotal: number; droppedTotal: number }> {
+    return [...this.figures.values()].map((f) => ({ ...f }));
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await Promise.all([...this.watches.values()].map((w) => w.close().catch(() => undefined)));
+    this.watches.clear();
+  }
+}
+
+async function run(edge: LocalEdge, monitor: LiveMonitor, levelCount: number, dataDir: string, opts: UpOptions): Promise<number> {
+  const plan = edge.plan;
   let interrupted = false;
   const onSignal = (): void => {
     if (interrupted) return;
@@ -97,6 +192,6 @@ export async function up(opts: UpOptions): Promise<number> {
     say(`${summary.lost} acknowledged message(s) did not reach the sink within the drain timeout`);
     return 1;
   }
-  say(`ok: ${summary.delivered} of ${summary.sent} delivered through ${topology.levels.length} levels, none lost, ${summary.duplicates} duplicates stored`);
+  say(`ok: ${summary.delivered} of ${summary.sent} delivered through ${levelCount} levels, none lost, ${summary.duplicates} duplicates stored`);
   return 0;
 }

@@ -36,7 +36,12 @@ export interface WorkloadPlan {
   level: Level;
   workload: Workload;
   app: ProcessPlan;
-  daprd?: ProcessPlan & { httpPort: number; appPort?: number };
+  daprd?: ProcessPlan & {
+    httpPort: number;
+    appPort?: number;
+    /** The sidecar's persistent MQTT session at its level's broker (client id = consumerID). */
+    session: { clientId: string; username: string; password: string };
+  };
   reportFile: string;
   /** A file that must exist before this workload starts (e.g. the PLC's publishednodes.json). */
   waitForFile?: string;
@@ -60,8 +65,23 @@ export interface PlanOptions {
   daprdPath: string;
   mosquittoPath: string;
   nodePath: string;
-  /** Address of each level's services; the local target puts every level on 127.0.0.1. */
+  /**
+   * Address of a level's broker (both listeners bind it, its sidecars and its children's bridges
+   * dial it); the local target puts every level on 127.0.0.1, the netns target on the level's
+   * own address inside its namespace.
+   */
   hostOf: (level: string) => string;
+  /**
+   * Where a level's sidecars and apps listen (Dapr APIs, app channel, OPC UA server): reachable
+   * from that level only. Defaults to hostOf; the netns target keeps them on the namespace's
+   * loopback, so no other level can call a sidecar.
+   */
+  appHostOf?: (level: string) => string;
+  /**
+   * Wraps each process's command line for its level (the netns target: `ip netns exec <ns> ...`).
+   * Defaults to running it as it is.
+   */
+  wrap?: (level: string, command: string, args: string[]) => { command: string; args: string[] };
   runAsUser?: string;
   allocatePort: () => Promise<number>;
   logLevel?: string;
@@ -70,6 +90,8 @@ export interface PlanOptions {
 const START_ORDER: Record<Workload['type'], number> = { 'data-gateway': 0, 'opc-plc': 1, 'opc-publisher': 2, 'temperature-sensor': 3 };
 
 export async function buildLocalPlan(topology: Topology, creds: Credentials, opts: PlanOptions): Promise<LocalPlan> {
+  const appHostOf = opts.appHostOf ?? opts.hostOf;
+  const wrapped = (level: string, command: string, args: string[]): { command: string; args: string[] } => (opts.wrap ? opts.wrap(level, command, args) : { command, args });
   const files: FileToWrite[] = [];
   const brokers: BrokerPlan[] = [];
   const workloads: WorkloadPlan[] = [];
@@ -98,7 +120,7 @@ export async function buildLocalPlan(topology: Topology, creds: Credentials, opt
       level,
       host: opts.hostOf(level.name),
       persistenceDir: paths.persistenceDir,
-      process: { name: `${level.name}/mosquitto`, command: opts.mosquittoPath, args: ['-c', join(dir, 'mosquitto.conf')], env: {}, logFile: join(dir, 'mosquitto.log') },
+      process: { name: `${level.name}/mosquitto`, ...wrapped(level.name, opts.mosquittoPath, ['-c', join(dir, 'mosquitto.conf')]), env: {}, logFile: join(dir, 'mosquitto.log') },
     });
     const m = creds.levels[level.name]!.monitor;
     monitor.push({ level: level.name, host: opts.hostOf(level.name), port: level.broker.workloadPort, username: m.username, password: m.password });
@@ -116,7 +138,7 @@ export async function buildLocalPlan(topology: Topology, creds: Credentials, opt
       let daprd: WorkloadPlan['daprd'];
       let waitForFile: string | undefined;
       if (workload.type === 'opc-plc') {
-        env.OPC_HOSTNAME = opts.hostOf(level.name);
+        env.OPC_HOSTNAME = appHostOf(level.name);
         env.OPC_PKI_DIR = join(wdir, 'pki');
         env.PLC_PUBLISHED_NODES_FILE = join(wdir, 'publishednodes.json');
         opcGroups[workload.name] = workload.name;
@@ -151,11 +173,10 @@ export async function buildLocalPlan(topology: Topology, creds: Credentials, opt
         });
         const [httpPort, grpcPort, internalPort, metricsPort] = [await opts.allocatePort(), await opts.allocatePort(), await opts.allocatePort(), await opts.allocatePort()];
         const appPort = workload.type === 'data-gateway' ? await opts.allocatePort() : undefined;
-        const host = opts.hostOf(level.name);
+        const host = appHostOf(level.name);
         daprd = {
           name: `${level.name}/${workload.name}/daprd`,
-          command: opts.daprdPath,
-          args: [
+          ...wrapped(level.name, opts.daprdPath, [
             '--app-id', workload.name,
             '--mode', 'standalone',
             '--resources-path', componentsDir,
@@ -166,11 +187,12 @@ export async function buildLocalPlan(topology: Topology, creds: Credentials, opt
             '--metrics-port', String(metricsPort),
             '--log-level', 'warn',
             ...(appPort ? ['--app-port', String(appPort), '--app-protocol', 'http', '--app-channel-address', host] : []),
-          ],
+          ]),
           env: {},
           logFile: join(wdir, 'daprd.log'),
           httpPort,
           appPort,
+          session: { clientId: workload.name, username: user.username, password: user.password },
         };
         env.DAPR_HOST = host;
         env.DAPR_HTTP_PORT = String(httpPort);
@@ -186,7 +208,7 @@ export async function buildLocalPlan(topology: Topology, creds: Credentials, opt
         reportFile,
         waitForFile,
         daprd,
-        app: { name: `${level.name}/${workload.name}`, command: opts.nodePath, args: [join(REPO_ROOT, 'dist', 'workloads', workload.type, 'src', 'main.js')], env, logFile: join(wdir, `${workload.type}.log`) },
+        app: { name: `${level.name}/${workload.name}`, ...wrapped(level.name, opts.nodePath, [join(REPO_ROOT, 'dist', 'workloads', workload.type, 'src', 'main.js')]), env, logFile: join(wdir, `${workload.type}.log`) },
       });
     }
   }

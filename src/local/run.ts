@@ -6,8 +6,9 @@ import { dirname } from 'node:path';
 import mqtt from 'mqtt';
 import { startProcess, waitFor, type ManagedProcess } from '../common/proc.js';
 import { writeSecretFile } from '../config/credentials.js';
-import type { LocalPlan, ProcessPlan, WorkloadPlan } from './plan.js';
+import type { BrokerPlan, LocalPlan, ProcessPlan, WorkloadPlan } from './plan.js';
 import { SinkAccounting, type ProducerRun } from './summary.js';
+import { bounceSession, type MqttSession } from './mqtt-session.js';
 
 export interface Progress {
   (msg: string): void;
@@ -43,6 +44,47 @@ export function tcpReachable(host: string, port: number, timeoutMs = 500): Promi
   });
 }
 
+export type BrokerEndpoint = LocalPlan['monitor'][number];
+
+/** The latest payload per topic of one MQTT subscription. */
+export interface TopicWatch {
+  latest(topic: string): Promise<string | undefined>;
+  close(): Promise<void>;
+}
+
+/**
+ * How the runner looks at what it started. The host's view by default; the netns target probes
+ * from inside each level's namespace, where the level's addresses are.
+ */
+export interface EdgeProbe {
+  /** Can `level` open a TCP connection to host:port? */
+  tcp(level: string, host: string, port: number): Promise<boolean>;
+  /** The status of a GET from `level` (throws when nothing answers). */
+  httpStatus(level: string, url: string): Promise<number>;
+  /** Subscribes, from `level`, to `topics` at a broker (clean session, QoS 0). */
+  watch(level: string, broker: BrokerEndpoint, clientId: string, topics: string[]): Promise<TopicWatch>;
+  /** Takes over a persistent session for a moment and leaves without acknowledging anything (see releaseSession). */
+  bounceSession(level: string, broker: { host: string; port: number }, session: MqttSession): Promise<void>;
+}
+
+export const hostProbe: EdgeProbe = {
+  tcp: (_level, host, port) => tcpReachable(host, port),
+  httpStatus: async (_level, url) => (await fetch(url, { signal: AbortSignal.timeout(2_000) })).status,
+  async watch(_level, ep, clientId, topics) {
+    const client = await mqtt.connectAsync({ host: ep.host, port: ep.port, username: ep.username, password: ep.password, clientId, clean: true, reconnectPeriod: 0 });
+    const latest = new Map<string, string>();
+    client.on('message', (t, payload) => latest.set(t, payload.toString()));
+    try {
+      await client.subscribeAsync(topics);
+    } catch (err) {
+      await client.endAsync(true);
+      throw err;
+    }
+    return { latest: async (t) => latest.get(t), close: () => client.endAsync(true) };
+  },
+  bounceSession: (_level, broker, session) => bounceSession(`mqtt://${broker.host}:${broker.port}`, session),
+};
+
 interface Started {
   plan: WorkloadPlan;
   app: ManagedProcess;
@@ -56,12 +98,17 @@ export class LocalEdge {
   private stopping = false;
   readonly accounting: SinkAccounting;
   private producerRuns: ProducerRun[] = [];
+  /** Processes stopped on purpose by `kill` (fault injection): their exit is no failure. */
+  private readonly expectedExits = new WeakSet<ManagedProcess>();
+  readonly probe: EdgeProbe;
 
   constructor(
     readonly plan: LocalPlan,
     private readonly progress: Progress,
+    options: { probe?: EdgeProbe } = {},
   ) {
     this.accounting = new SinkAccounting(plan.sinkFile, () => this.producerRuns);
+    this.probe = options.probe ?? hostProbe;
   }
 
   /** Set when a process died on its own: the run cannot be trusted any more. */
@@ -72,7 +119,7 @@ export class LocalEdge {
   private launch(p: ProcessPlan): ManagedProcess {
     const proc = startProcess({ name: p.name, command: p.command, args: p.args, env: p.env, logFile: p.logFile });
     void proc.exited.then((code) => {
-      if (!this.stopping && this.unexpected === undefined) this.unexpected = `${p.name} exited unexpectedly (${code}); see ${p.logFile}:\n${tail(p.logFile)}`;
+      if (!this.stopping && !this.expectedExits.has(proc) && this.unexpected === undefined) this.unexpected = `${p.name} exited unexpectedly (${code}); see ${p.logFile}:\n${tail(p.logFile)}`;
     });
     return proc;
   }
@@ -81,10 +128,7 @@ export class LocalEdge {
     for (const b of this.plan.brokers) {
       this.progress(`starting broker ${b.level.name} (ISA-95 ${b.level.isa95}) on ${b.host}:${b.level.broker.workloadPort}/${b.level.broker.childPort}${b.level.parent ? `, bridged to ${b.level.parent}` : ''}`);
       this.brokers.push(this.launch(b.process));
-      await waitFor(`broker ${b.level.name}`, async () => {
-        this.check();
-        return (await tcpReachable(b.host, b.level.broker.workloadPort)) && (await tcpReachable(b.host, b.level.broker.childPort));
-      }, 15_000);
+      await this.brokerReady(b);
     }
     for (const w of this.plan.workloads) {
       if (w.waitForFile) {
@@ -95,19 +139,73 @@ export class LocalEdge {
       const daprd = w.daprd ? this.launch(w.daprd) : undefined;
       const app = this.launch(w.app);
       this.started.push({ plan: w, app, daprd });
-      if (w.daprd) {
-        const url = `http://${w.app.env.DAPR_HOST}:${w.daprd.httpPort}/v1.0/healthz`;
-        const logFile = w.daprd.logFile;
-        await waitFor(`${w.daprd.name} healthy (${url})`, async () => (this.check(), (await fetch(url)).status === 204), 60_000, 250).catch((err: Error) => {
-          throw new Error(`${err.message}; its log ${logFile} ends:\n${tail(logFile)}`);
-        });
-      }
-      if (w.workload.type === 'data-gateway') await this.waitForSubscription(w);
-      if (w.workload.type === 'opc-plc') {
-        const port = Number(w.app.env.OPC_PORT ?? 50000);
-        await waitFor(`${w.app.name} listening on ${port}`, async () => (this.check(), tcpReachable(w.app.env.OPC_HOSTNAME ?? '127.0.0.1', port)), 30_000);
-      }
+      await this.workloadReady(w);
     }
+  }
+
+  private async brokerReady(b: BrokerPlan): Promise<void> {
+    const level = b.level.name;
+    await waitFor(`broker ${level}`, async () => {
+      this.check();
+      return (await this.probe.tcp(level, b.host, b.level.broker.workloadPort)) && (await this.probe.tcp(level, b.host, b.level.broker.childPort));
+    }, 15_000);
+  }
+
+  private async workloadReady(w: WorkloadPlan): Promise<void> {
+    if (w.daprd) {
+      const url = `http://${w.app.env.DAPR_HOST}:${w.daprd.httpPort}/v1.0/healthz`;
+      const logFile = w.daprd.logFile;
+      await waitFor(`${w.daprd.name} healthy (${url})`, async () => (this.check(), (await this.probe.httpStatus(w.level.name, url)) === 204), 60_000, 250).catch((err: Error) => {
+        throw new Error(`${err.message}; its log ${logFile} ends:\n${tail(logFile)}`);
+      });
+    }
+    if (w.workload.type === 'data-gateway') {
+      await this.waitForSubscription(w);
+      await this.releaseSession(w);
+    }
+    if (w.workload.type === 'opc-plc') {
+      const port = Number(w.app.env.OPC_PORT ?? 50000);
+      await waitFor(`${w.app.name} listening on ${port}`, async () => (this.check(), this.probe.tcp(w.level.name, w.app.env.OPC_HOSTNAME ?? '127.0.0.1', port)), 30_000);
+    }
+  }
+
+  /**
+   * Fault injection: sends `signal` to one process of the run, by name (`l3/mosquitto`,
+   * `l4/data-gateway`, `l4/data-gateway/daprd`), and waits until it is gone. Its exit does not
+   * count as a failure of the run; `relaunch` starts it again.
+   */
+  async kill(name: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const proc = this.processByName(name);
+    if (!proc) throw new Error(`no process named ${name}; known: ${this.processes().map((p) => p.name).join(', ')}`);
+    this.expectedExits.add(proc);
+    proc.kill(signal);
+    await proc.exited;
+  }
+
+  /**
+   * Starts again what `kill` stopped and waits until it is ready: a broker (`l3/mosquitto`), or a
+   * workload (`l4/data-gateway`) with its sidecar, as a restarted pod would.
+   */
+  async relaunch(name: string): Promise<void> {
+    const bi = this.plan.brokers.findIndex((b) => b.process.name === name);
+    if (bi >= 0) {
+      const b = this.plan.brokers[bi]!;
+      if (this.brokers[bi]?.isRunning()) throw new Error(`${name} is still running`);
+      this.progress(`restarting broker ${b.level.name}`);
+      this.brokers[bi] = this.launch(b.process);
+      await this.brokerReady(b);
+      return;
+    }
+    const s = this.started.find((x) => x.plan.app.name === name || x.plan.daprd?.name === name);
+    if (!s) throw new Error(`no broker or workload named ${name}`);
+    this.progress(`restarting ${s.plan.app.name}`);
+    if (s.plan.daprd && !s.daprd?.isRunning()) s.daprd = this.launch(s.plan.daprd);
+    if (!s.app.isRunning()) s.app = this.launch(s.plan.app);
+    await this.workloadReady(s.plan);
+  }
+
+  private processByName(name: string): ManagedProcess | undefined {
+    return [...this.brokers, ...this.started.flatMap((s) => (s.daprd ? [s.app, s.daprd] : [s.app]))].find((p) => p.name === name && p.isRunning());
   }
 
   /**
@@ -119,15 +217,28 @@ export class LocalEdge {
     const ep = this.plan.monitor.find((m) => m.level === w.level.name);
     if (!ep) return;
     const consumers = this.plan.workloads.filter((o) => o.level.name === w.level.name && o.workload.type === 'data-gateway' && this.started.some((s) => s.plan === o)).length;
-    const client = await mqtt.connectAsync({ host: ep.host, port: ep.port, username: ep.username, password: ep.password, clientId: `edge-probe-${w.level.name}-${process.pid}`, clean: true, reconnectPeriod: 0 });
-    let count = 0;
-    client.on('message', (_t, payload) => (count = Number(payload.toString())));
+    const topic = '$SYS/broker/subscriptions/count';
+    const watch = await this.probe.watch(w.level.name, ep, `edge-probe-${w.level.name}-${process.pid}`, [topic]);
     try {
-      await client.subscribeAsync('$SYS/broker/subscriptions/count');
-      await waitFor(`${w.app.name}'s subscription at the ${w.level.name} broker`, () => (this.check(), count >= 1 + consumers), 30_000, 100);
+      await waitFor(`${w.app.name}'s subscription at the ${w.level.name} broker`, async () => (this.check(), Number((await watch.latest(topic)) ?? 0) >= 1 + consumers), 30_000, 100);
     } finally {
-      await client.endAsync(true);
+      await watch.close();
     }
+  }
+
+  /**
+   * A restarted consumer sidecar reconnects to its persistent session before it subscribes, and
+   * the broker at once hands it what the session holds (up to max_inflight_messages). The mqtt3
+   * component's client has no handler for the topic yet, so it acknowledges none of them, and
+   * Mosquitto resends in-flight messages only on a reconnect: the session jams for good. Once
+   * the subscription is in place, bouncing the connection makes the sidecar reconnect with its
+   * handler ready, and the held messages are delivered again. Harmless on a fresh session.
+   */
+  private async releaseSession(w: WorkloadPlan): Promise<void> {
+    const ep = this.plan.monitor.find((m) => m.level === w.level.name);
+    const session = w.daprd?.session;
+    if (!ep || !session) return;
+    await this.probe.bounceSession(w.level.name, ep, session);
   }
 
   /** Every process started so far, by name (for footprint measurements). */

@@ -116,6 +116,28 @@ export class NsAgent {
     return (await this.request({ op: 'mqtt-received' })).messages ?? [];
   }
 
+  /** GET `url` from inside the namespace: its status, or ok=false with the error. */
+  httpGet(url: string, timeoutMs = 2_000): Promise<AgentReply> {
+    return this.request({ op: 'http-get', url, timeoutMs });
+  }
+
+  /** Subscribes from inside the namespace; `latest` reads the newest payload of a topic. */
+  async mqttWatch(url: string, username: string, password: string, clientId: string, topics: string[], timeoutMs = 5_000): Promise<{ latest(topic: string): Promise<string | undefined>; close(): Promise<void> }> {
+    const r = await this.request({ op: 'mqtt-watch', url, username, password, clientId, topics, timeoutMs });
+    if (!r.ok || r.watch === undefined) throw new Error(`cannot subscribe to ${topics.join(', ')} at ${url} from ${this.ns}: ${r.error ?? 'no watch'}`);
+    const watch = r.watch;
+    return {
+      latest: async (topic) => (await this.request({ op: 'mqtt-latest', watch, topic })).body,
+      close: async () => void (await this.request({ op: 'mqtt-unwatch', watch })),
+    };
+  }
+
+  /** Takes over a persistent MQTT session from inside the namespace and leaves without acknowledging anything. */
+  async mqttBounce(url: string, session: { clientId: string; username: string; password: string }): Promise<void> {
+    const r = await this.request({ op: 'mqtt-bounce', url, ...session });
+    if (!r.ok) throw new Error(`cannot bounce session ${session.clientId} at ${url} from ${this.ns}: ${r.error}`);
+  }
+
   /** Closes stdin (the agent exits), then SIGKILL if it lingers. */
   async stop(graceMs = 2_000): Promise<void> {
     if (!live.has(this.child)) return;

@@ -6,6 +6,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { createServer as createHttpServer, request } from 'node:http';
 import { createInterface } from 'node:readline';
 import mqtt from 'mqtt';
+import { bounceSession } from '../local/mqtt-session.js';
 
 export type AgentRequest =
   | { op: 'tcp'; host: string; port: number; timeoutMs: number }
@@ -16,7 +17,12 @@ export type AgentRequest =
   | { op: 'lookup'; name: string }
   | { op: 'mqtt-subscribe'; url: string; username: string; password: string; topic: string; timeoutMs: number }
   | { op: 'mqtt-publish'; url: string; username: string; password: string; topic: string; payload: string; timeoutMs: number }
-  | { op: 'mqtt-received' };
+  | { op: 'mqtt-received' }
+  | { op: 'http-get'; url: string; timeoutMs: number }
+  | { op: 'mqtt-watch'; url: string; username: string; password: string; clientId: string; topics: string[]; timeoutMs: number }
+  | { op: 'mqtt-latest'; watch: number; topic: string }
+  | { op: 'mqtt-unwatch'; watch: number }
+  | { op: 'mqtt-bounce'; url: string; clientId: string; username: string; password: string };
 
 export interface AgentReply {
   ok: boolean;
@@ -29,6 +35,8 @@ export interface AgentReply {
   address?: string;
   /** Payloads received by this agent's MQTT subscriptions so far. */
   messages?: string[];
+  /** The id of a watch opened by `mqtt-watch`. */
+  watch?: number;
   ms: number;
 }
 
@@ -187,6 +195,45 @@ async function mqttPublish(req: Extract<AgentRequest, { op: 'mqtt-publish' }>): 
   }
 }
 
+/** A plain GET from inside the namespace (readiness probes: daprd's /v1.0/healthz). */
+function httpGet(req: Extract<AgentRequest, { op: 'http-get' }>): Promise<Omit<AgentReply, 'ms'>> {
+  return new Promise((resolve) => {
+    const r = request(req.url, { method: 'GET', timeout: req.timeoutMs }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ ok: true, status: res.statusCode ?? 0 }));
+      res.on('error', (err: NodeJS.ErrnoException) => resolve({ ok: false, error: err.code ?? err.message }));
+    });
+    r.on('timeout', () => r.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
+    r.on('error', (err: NodeJS.ErrnoException) => resolve({ ok: false, error: err.code ?? err.message }));
+    r.end();
+  });
+}
+
+interface Watch {
+  client: mqtt.MqttClient;
+  latest: Map<string, string>;
+}
+const watches = new Map<number, Watch>();
+let nextWatch = 1;
+
+/** A subscription that keeps the latest payload per topic (a broker's $SYS figures). */
+async function mqttWatch(req: Extract<AgentRequest, { op: 'mqtt-watch' }>): Promise<Omit<AgentReply, 'ms'>> {
+  let client: mqtt.MqttClient | undefined;
+  try {
+    client = await mqtt.connectAsync(req.url, { username: req.username, password: req.password, clientId: req.clientId, protocolVersion: 4, clean: true, reconnectPeriod: 1_000, connectTimeout: req.timeoutMs });
+    const latest = new Map<string, string>();
+    client.on('message', (topic, payload) => latest.set(topic, payload.toString('utf8')));
+    client.on('error', () => undefined); // reconnects by itself
+    await client.subscribeAsync(req.topics, { qos: 0 });
+    const id = nextWatch++;
+    watches.set(id, { client, latest });
+    return { ok: true, watch: id };
+  } catch (err) {
+    await client?.endAsync(true).catch(() => undefined);
+    return { ok: false, error: (err as Error).message };
+  }
+}
+
 export async function handle(req: AgentRequest): Promise<AgentReply> {
   const started = Date.now();
   let result: Omit<AgentReply, 'ms'>;
@@ -218,6 +265,31 @@ export async function handle(req: AgentRequest): Promise<AgentReply> {
     case 'mqtt-received':
       result = { ok: true, messages: [...received] };
       break;
+    case 'http-get':
+      result = await httpGet(req);
+      break;
+    case 'mqtt-watch':
+      result = await mqttWatch(req);
+      break;
+    case 'mqtt-latest': {
+      const w = watches.get(req.watch);
+      const body = w?.latest.get(req.topic);
+      result = w ? { ok: true, ...(body === undefined ? {} : { body }) } : { ok: false, error: `no watch ${req.watch}` };
+      break;
+    }
+    case 'mqtt-bounce':
+      result = await bounceSession(req.url, req).then(
+        () => ({ ok: true }),
+        (err: Error) => ({ ok: false, error: err.message }),
+      );
+      break;
+    case 'mqtt-unwatch': {
+      const w = watches.get(req.watch);
+      watches.delete(req.watch);
+      await w?.client.endAsync(true).catch(() => undefined);
+      result = { ok: true };
+      break;
+    }
     default:
       result = { ok: false, error: `unknown op ${(req as { op: string }).op}` };
   }
@@ -238,6 +310,7 @@ function main(): void {
   lines.on('close', () => {
     for (const s of servers) s.close();
     for (const c of mqttClients) c.end(true);
+    for (const w of watches.values()) w.client.end(true);
     process.exit(0);
   });
   process.stdout.write(JSON.stringify({ id: 0, ok: true, ms: 0, body: 'ready' }) + '\n');

@@ -5,18 +5,10 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { SeenMessages } from './dedupe.js';
 import type { Sink } from './sink.js';
+import type { TelemetryMessage } from '../../shared/src/envelope.js';
 
-export interface StoredRecord {
-  id: string;
-  source: string;
-  level: string;
-  epoch: number;
-  seq: number;
-  timestamp: string;
-  receivedAt: string;
-  type: string;
-  data: unknown;
-}
+/** A telemetry message as stored: the envelope plus when the gateway received it. */
+export type StoredRecord = TelemetryMessage & { receivedAt: string };
 
 interface Pending {
   line: string;
