@@ -6,15 +6,12 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import mqtt from 'mqtt';
-import { freePort, waitFor } from '../src/common/proc.js';
-import { toolPath } from '../src/common/tools.js';
-import { loadOrCreateCredentials } from '../src/config/credentials.js';
-import { buildLocalPlan, type LocalPlan } from '../src/local/plan.js';
-import { LocalEdge, writePlanFiles } from '../src/local/run.js';
+import { waitFor } from '../src/common/proc.js';
+import type { LocalPlan } from '../src/local/plan.js';
+import { LocalEdge } from '../src/local/run.js';
 import { PostgresServer } from '../src/postgres/server.js';
-import { parseTopology } from '../src/topology/parse.js';
 import { readRecords } from '../workloads/data-gateway/src/file-sink.js';
-import { withCleanup, type Cleanup } from './helpers.js';
+import { singleLevelPlan, withCleanup, type Cleanup } from './helpers.js';
 
 interface Setup {
   plan: LocalPlan;
@@ -38,15 +35,10 @@ async function setup(c: Cleanup, name: string, sensor: { count: number; interval
   const pg = await PostgresServer.create();
   c.add(() => pg.destroy());
   const dir = c.dir(name);
-  const [wp, cp] = [await freePort(), await freePort()];
-  const topology = parseTopology(`
-name: ${name}
-levels:
-  - name: l4
-    isa95: 4
-    broker: { workloadPort: ${wp}, childPort: ${cp} }
-    workloads:
-      - type: data-gateway
+  const { creds, plan, brokerPort: wp } = await singleLevelPlan(
+    dir,
+    name,
+    `      - type: data-gateway
         config: { sinks: "file,postgresql", batchSize: 50, batchMaxWaitMs: 5 }
       - type: temperature-sensor
         name: sensor-a
@@ -54,13 +46,11 @@ levels:
       - type: temperature-sensor
         name: sensor-b
         config: { intervalMs: ${sensor.intervalMs}, count: ${sensor.count}, seed: 2 }
-`);
-  const creds = loadOrCreateCredentials(topology, join(dir, 'secrets', 'credentials.json'));
-  const plan = await buildLocalPlan(topology, creds, { dataDir: dir, daprdPath: toolPath('daprd'), mosquittoPath: toolPath('mosquitto'), nodePath: process.execPath, hostOf: () => '127.0.0.1', runAsUser: process.env.USER ?? 'root', allocatePort: freePort });
+`,
+  );
   // What src/local does not wire yet: the PostgreSQL credentials (a secret) for the gateway.
   const gw = plan.workloads.find((w) => w.workload.type === 'data-gateway')!;
   Object.assign(gw.app.env, { GATEWAY_PG_URL: pg.url, GATEWAY_RETRY_MAX_MS: '1000', ...gatewayEnv });
-  writePlanFiles(plan);
   const edge = new LocalEdge(plan, () => undefined);
   if (process.env.GATEWAY_TEST_KEEP) c.add(() => cpSync(dir, join(process.env.GATEWAY_TEST_KEEP!, name), { recursive: true }));
   c.add(() => edge.stopAll());

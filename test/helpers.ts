@@ -3,7 +3,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ManagedProcess } from '../src/common/proc.js';
+import { freePort, type ManagedProcess } from '../src/common/proc.js';
+import { toolPath } from '../src/common/tools.js';
+import { loadOrCreateCredentials } from '../src/config/credentials.js';
+import { buildLocalPlan } from '../src/local/plan.js';
+import { writePlanFiles } from '../src/local/run.js';
+import { parseTopology } from '../src/topology/parse.js';
 
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `edge-${prefix}-`));
@@ -53,4 +58,17 @@ export async function withCleanup<T>(body: (c: Cleanup) => Promise<T>): Promise<
   } finally {
     await c.run();
   }
+}
+
+/**
+ * A one-level topology (l4 on free loopback ports) holding `workloadsYaml` (the YAML list items,
+ * indented by six spaces), planned for the local target in `dir`, its files written.
+ */
+export async function singleLevelPlan(dir: string, name: string, workloadsYaml: string) {
+  const [wp, cp] = [await freePort(), await freePort()];
+  const topology = parseTopology(`name: ${name}\nlevels:\n  - name: l4\n    isa95: 4\n    broker: { workloadPort: ${wp}, childPort: ${cp} }\n    workloads:\n${workloadsYaml}`);
+  const creds = loadOrCreateCredentials(topology, join(dir, 'secrets', 'credentials.json'));
+  const plan = await buildLocalPlan(topology, creds, { dataDir: dir, daprdPath: toolPath('daprd'), mosquittoPath: toolPath('mosquitto'), nodePath: process.execPath, hostOf: () => '127.0.0.1', runAsUser: process.env.USER ?? 'root', allocatePort: freePort });
+  writePlanFiles(plan);
+  return { topology, creds, plan, brokerPort: wp };
 }

@@ -5,34 +5,16 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import mqtt from 'mqtt';
-import { freePort, waitFor } from '../src/common/proc.js';
-import { toolPath } from '../src/common/tools.js';
-import { loadOrCreateCredentials } from '../src/config/credentials.js';
-import { buildLocalPlan } from '../src/local/plan.js';
-import { LocalEdge, writePlanFiles } from '../src/local/run.js';
-import { loadTopology, parseTopology } from '../src/topology/parse.js';
+import { waitFor } from '../src/common/proc.js';
+import { LocalEdge } from '../src/local/run.js';
+import { loadTopology } from '../src/topology/parse.js';
 import { levelByName } from '../src/topology/model.js';
 import { readRecords } from '../workloads/data-gateway/src/file-sink.js';
 import { REPO_ROOT } from '../src/local/plan.js';
-import { withCleanup } from './helpers.js';
+import { singleLevelPlan, withCleanup } from './helpers.js';
 
-async function singleLevel(dir: string, sensorCount: number) {
-  const [wp, cp] = [await freePort(), await freePort()];
-  const topology = parseTopology(`
-name: one-level
-levels:
-  - name: l4
-    isa95: 4
-    broker: { workloadPort: ${wp}, childPort: ${cp} }
-    workloads:
-      - type: data-gateway
-      - type: temperature-sensor
-        config: { intervalMs: 2, count: ${sensorCount}, seed: 7 }
-`);
-  const creds = loadOrCreateCredentials(topology, join(dir, 'secrets', 'credentials.json'));
-  const plan = await buildLocalPlan(topology, creds, { dataDir: dir, daprdPath: toolPath('daprd'), mosquittoPath: toolPath('mosquitto'), nodePath: process.execPath, hostOf: () => '127.0.0.1', runAsUser: process.env.USER ?? 'root', allocatePort: freePort });
-  writePlanFiles(plan);
-  return { topology, creds, plan };
+function singleLevel(dir: string, sensorCount: number) {
+  return singleLevelPlan(dir, 'one-level', `      - type: data-gateway\n      - type: temperature-sensor\n        config: { intervalMs: 2, count: ${sensorCount}, seed: 7 }\n`);
 }
 
 test('temperature-sensor -> daprd -> Mosquitto -> daprd -> data-gateway: every seq stored once, in order', async () => {
