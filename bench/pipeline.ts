@@ -112,16 +112,23 @@ async function rawChain(rate: number): Promise<RunFigures> {
     const pub = await mqtt.connectAsync(secrets('l2', 'sensor-0'), { clientId: 'bench-raw-pub', clean: true, reconnectPeriod: 0 });
     const latencies: number[] = [];
     const seen = new Set<number>();
-    sub.on('message', (_t, payload) => {
+    let probeArrived = false;
+    sub.on('message', (topic, payload) => {
+      if (topic === 'telemetry/probe') {
+        probeArrived = true;
+        return;
+      }
       const m = JSON.parse(payload.toString()) as { seq: number; timestamp: string };
       seen.add(m.seq);
       latencies.push(Date.now() - Date.parse(m.timestamp));
     });
-    await sub.subscribeAsync('telemetry', { qos: 1 });
+    await sub.subscribeAsync(['telemetry', 'telemetry/probe'], { qos: 1 });
+    // Measure only once a message crosses both bridges.
     await waitFor('bridges up', async () => {
       await pub.publishAsync('telemetry/probe', 'x', { qos: 1 });
-      return true;
-    });
+      await new Promise((r) => setTimeout(r, 200));
+      return probeArrived;
+    }, 30_000, 100);
     const seq = new Sequencer('raw', 'l2');
     const model = new TemperatureModel(1);
     const started = Date.now();

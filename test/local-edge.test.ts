@@ -36,7 +36,15 @@ test('temperature-sensor -> daprd -> Mosquitto -> daprd -> data-gateway: every s
     const first = readRecords(plan.sinkFile)[0]!;
     assert.ok(typeof (first.data as { machine: { temperature: number } }).machine.temperature === 'number', 'data is a JSON object, not a string');
     await edge.stopAll();
-    assert.not.ok(edge.plan.workloads.length === 0);
+    const alive = edge.processes().filter(({ pid }) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    assert.equal(alive, [], 'every broker, sidecar and workload stopped');
   });
 });
 
