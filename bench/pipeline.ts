@@ -12,6 +12,7 @@ import { toolPath } from '../src/common/tools.js';
 import { ensureCredentials } from '../src/config/credentials.js';
 import { buildLocalPlan, REPO_ROOT, type LocalPlan } from '../src/local/plan.js';
 import { LocalEdge, writePlanFiles } from '../src/local/run.js';
+import { ensureBrokerPki, pkiDirOf } from '../src/pki/broker-pki.js';
 import { parseTopology } from '../src/topology/parse.js';
 import { Sequencer } from '../workloads/shared/src/envelope.js';
 import { TemperatureModel } from '../workloads/temperature-sensor/src/model.js';
@@ -55,7 +56,8 @@ ${sensors}
 
 async function planFor(dir: string, text: string): Promise<LocalPlan> {
   const topology = parseTopology(text);
-  return buildLocalPlan(topology, ensureCredentials(topology), { dataDir: dir, daprdPath: toolPath('daprd'), mosquittoPath: toolPath('mosquitto'), nodePath: process.execPath, hostOf: () => '127.0.0.1', runAsUser: process.env.USER ?? 'root', allocatePort: freePort, logLevel: 'warn' });
+  const pki = await ensureBrokerPki(topology, pkiDirOf(dir), () => ['127.0.0.1']);
+  return buildLocalPlan(topology, ensureCredentials(topology), { dataDir: dir, pki, daprdPath: toolPath('daprd'), mosquittoPath: toolPath('mosquitto'), nodePath: process.execPath, hostOf: () => '127.0.0.1', runAsUser: process.env.USER ?? 'root', allocatePort: freePort, logLevel: 'warn' });
 }
 
 function peakRss(pids: Array<{ name: string; pid: number }>): Record<string, number> {

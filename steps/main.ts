@@ -4,6 +4,7 @@
 // Errors become exit codes here and nowhere else.
 import { InputError, readInputs } from '../src/kubernetes/inputs.js';
 import { installOrUpgrade, prepare, uninstall } from '../src/kubernetes/deploy.js';
+import { checkGatewaySinks } from '../src/kubernetes/gateway-sinks.js';
 import { TopologyError } from '../src/topology/parse.js';
 import { infra } from './infra.js';
 
@@ -11,6 +12,7 @@ const progress = (msg: string): void => void process.stderr.write(`[edge] ${msg}
 
 async function main(action: string | undefined): Promise<void> {
   const inputs = readInputs(action);
+  checkGatewaySinks(inputs); // the stores and their credentials, before anything is touched
   progress(`${inputs.action}: topology ${inputs.topologyFile}`);
   const kubeconfigs = await infra(inputs, progress);
   // Everything is checked before anything changes: inputs, topology, every cluster.

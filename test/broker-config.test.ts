@@ -12,6 +12,7 @@ import { renderAclFile, renderMosquittoConf, renderPasswordFile } from '../src/c
 import { loadTopology, parseTopology } from '../src/topology/parse.js';
 import { levelByName, parentFirst, type Topology } from '../src/topology/model.js';
 import { tcpReachable } from '../src/local/run.js';
+import { ensureBrokerPki, type BrokerPki } from '../src/pki/broker-pki.js';
 import { withCleanup, type Cleanup } from './helpers.js';
 
 const GOLDEN = new URL('../../test/golden/', import.meta.url);
@@ -27,9 +28,11 @@ const fixedCreds: Credentials = {
 function confFor(t: Topology, name: string, creds: Credentials, dir = '/var/lib/edge', hostOf = (_: string) => '127.0.0.1'): string {
   const level = levelByName(t, name);
   const parent = level.parent ? levelByName(t, level.parent) : undefined;
+  const pki = `${dir}/pki`;
   return renderMosquittoConf({
     level,
     bindAddress: hostOf(name),
+    tls: { trustFile: `${pki}/trust.crt`, serverCert: `${pki}/${name}/server.crt`, serverKey: `${pki}/${name}/server.key`, ...(parent ? { bridgeCert: `${pki}/${name}/bridge.crt`, bridgeKey: `${pki}/${name}/bridge.key` } : {}) },
     parent: parent ? { host: hostOf(parent.name), port: parent.broker.childPort, bridgeUser: creds.levels[parent.name]!.bridges[name]! } : undefined,
     storeAndForward: t.storeAndForward,
     paths: { persistenceDir: `${dir}/${name}/data`, passwordFile: `${dir}/${name}/passwd`, aclFile: `${dir}/${name}/acl` },
@@ -82,10 +85,37 @@ test('password lines use the PBKDF2-SHA512 format and never contain the password
   assert.not.ok(lines.join('\n').includes('gw-pass'));
 });
 
+test('the child listener requires TLS 1.2+ and a client certificate; the bridge verifies its parent', () => {
+  const t = loadTopology();
+  const conf = confFor(t, 'l3', fixedCreds);
+  const child = conf.slice(conf.indexOf(`listener ${levelByName(t, 'l3').broker.childPort} `));
+  for (const line of ['cafile /var/lib/edge/pki/trust.crt', 'require_certificate true', 'tls_version tlsv1.2', 'certfile /var/lib/edge/pki/l3/server.crt']) assert.ok(child.includes(`\n${line}\n`), `child listener has ${line}`);
+  for (const line of ['bridge_cafile /var/lib/edge/pki/trust.crt', 'bridge_certfile /var/lib/edge/pki/l3/bridge.crt', 'bridge_tls_version tlsv1.2', 'bridge_insecure false']) assert.ok(conf.includes(`\n${line}\n`), `bridge has ${line}`);
+  const workload = conf.slice(conf.indexOf(`listener ${levelByName(t, 'l3').broker.workloadPort} `), conf.indexOf(`listener ${levelByName(t, 'l3').broker.childPort} `));
+  assert.not.match(workload, /certfile/, 'the workload listener (loopback or pod-local) has credentials, no TLS');
+});
+
+test('one child listener per address when a level has several children', () => {
+  const t = loadTopology();
+  const level = levelByName(t, 'l3');
+  const conf = renderMosquittoConf({
+    level,
+    bindAddress: '127.0.0.1',
+    childBindAddresses: ['10.77.0.1', '10.77.0.5'],
+    tls: { trustFile: '/p/trust.crt', serverCert: '/p/s.crt', serverKey: '/p/s.key', bridgeCert: '/p/b.crt', bridgeKey: '/p/b.key' },
+    storeAndForward: t.storeAndForward,
+    paths: { persistenceDir: '/d', passwordFile: '/p/passwd', aclFile: '/p/acl' },
+  });
+  const listeners = conf.split('\n').filter((l) => l.startsWith('listener '));
+  assert.equal(listeners, [`listener ${level.broker.workloadPort} 127.0.0.1`, `listener ${level.broker.childPort} 10.77.0.1`, `listener ${level.broker.childPort} 10.77.0.5`]);
+  assert.is(conf.split('\nrequire_certificate true\n').length - 1, 2, 'each child listener requires a client certificate');
+});
+
 interface Brokers {
   topology: Topology;
   creds: Credentials;
   ports: Record<string, { workloadPort: number; childPort: number }>;
+  pki: BrokerPki;
 }
 
 async function startChain(c: Cleanup): Promise<Brokers> {
@@ -94,41 +124,61 @@ async function startChain(c: Cleanup): Promise<Brokers> {
   for (const l of base.levels) topology.levels.push({ ...l, broker: { workloadPort: await freePort(), childPort: await freePort() }, workloads: l.name === 'l2' ? [{ name: 'sensor', type: 'temperature-sensor', config: {} }] : l.workloads.filter((w) => w.type === 'data-gateway') });
   const creds = ensureCredentials(topology);
   const dir = c.dir('brokers');
+  const pki = await ensureBrokerPki(topology, join(dir, 'pki'), () => ['127.0.0.1']);
   for (const level of parentFirst(topology)) {
     const parent = level.parent ? levelByName(topology, level.parent) : undefined;
     const paths = { persistenceDir: join(dir, level.name, 'data'), passwordFile: join(dir, level.name, 'passwd'), aclFile: join(dir, level.name, 'acl') };
     writeSecretFile(paths.passwordFile, renderPasswordFile(level.name, creds));
     writeSecretFile(paths.aclFile, renderAclFile(level.name, creds));
-    const conf = renderMosquittoConf({ level, bindAddress: '127.0.0.1', parent: parent ? { host: '127.0.0.1', port: parent.broker.childPort, bridgeUser: creds.levels[parent.name]!.bridges[level.name]! } : undefined, storeAndForward: topology.storeAndForward, paths, runAsUser: process.env.USER ?? 'root' });
+    const files = pki.levels[level.name]!;
+    const tls = { trustFile: pki.trustFile, serverCert: files.server.cert, serverKey: files.server.key, bridgeCert: files.bridge?.cert, bridgeKey: files.bridge?.key };
+    const conf = renderMosquittoConf({ level, bindAddress: '127.0.0.1', tls, parent: parent ? { host: '127.0.0.1', port: parent.broker.childPort, bridgeUser: creds.levels[parent.name]!.bridges[level.name]! } : undefined, storeAndForward: topology.storeAndForward, paths, runAsUser: process.env.USER ?? 'root' });
     writeSecretFile(join(dir, level.name, 'mosquitto.conf'), conf);
     const proc = c.track(startProcess({ name: `mosquitto-${level.name}`, command: toolPath('mosquitto'), args: ['-c', join(dir, level.name, 'mosquitto.conf')], logFile: join(dir, level.name, 'log') }));
     await waitFor(`broker ${level.name}`, async () => proc.isRunning() && (await tcpReachable('127.0.0.1', level.broker.childPort)), 10_000);
   }
-  return { topology, creds, ports: Object.fromEntries(topology.levels.map((l) => [l.name, l.broker])) };
+  return { topology, creds, ports: Object.fromEntries(topology.levels.map((l) => [l.name, l.broker])), pki };
 }
 
-async function connect(port: number, username?: string, password?: string): Promise<mqtt.MqttClient> {
-  return mqtt.connectAsync({ host: '127.0.0.1', port, username, password, reconnectPeriod: 0, connectTimeout: 3000, clientId: `t-${Math.random().toString(16).slice(2)}` });
+interface TlsClient {
+  ca: string;
+  cert?: string;
+  key?: string;
+  minVersion?: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2';
+  maxVersion?: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
+}
+
+async function connect(port: number, username?: string, password?: string, tls?: TlsClient): Promise<mqtt.MqttClient> {
+  const tlsOptions = tls
+    ? { protocol: 'mqtts' as const, ca: readFileSync(tls.ca), ...(tls.cert ? { cert: readFileSync(tls.cert), key: readFileSync(tls.key!) } : {}), rejectUnauthorized: true, minVersion: tls.minVersion, maxVersion: tls.maxVersion }
+    : {};
+  return mqtt.connectAsync({ host: '127.0.0.1', port, username, password, reconnectPeriod: 0, connectTimeout: 3000, clientId: `t-${Math.random().toString(16).slice(2)}`, ...tlsOptions });
+}
+
+/** Why a connection failed, or undefined when it succeeded. */
+async function refusal(port: number, username?: string, password?: string, tls?: TlsClient): Promise<string | undefined> {
+  try {
+    const client = await connect(port, username, password, tls);
+    await client.endAsync(true);
+    return undefined;
+  } catch (err) {
+    return String(err);
+  }
 }
 
 async function refused(port: number, username?: string, password?: string): Promise<boolean> {
-  try {
-    const client = await connect(port, username, password);
-    await client.endAsync(true);
-    return false;
-  } catch (err) {
-    return /not authori[sz]ed|Bad username or password/i.test(String(err));
-  }
+  return /not authori[sz]ed|Bad username or password/i.test((await refusal(port, username, password)) ?? '');
 }
 
 test('real brokers: anonymous and wrong passwords are refused on every listener', async () => {
   await withCleanup(async (c) => {
-    const { ports, creds } = await startChain(c);
+    const { ports, creds, pki } = await startChain(c);
+    const bridgeCert = { ca: pki.trustFile, cert: pki.levels.l2!.bridge!.cert, key: pki.levels.l2!.bridge!.key };
     for (const [level, p] of Object.entries(ports)) {
-      for (const port of [p.workloadPort, p.childPort]) {
-        assert.ok(await refused(port), `anonymous refused at ${level}:${port}`);
-        assert.ok(await refused(port, 'edge-monitor', 'wrong'), `wrong password refused at ${level}:${port}`);
-      }
+      assert.ok(await refused(p.workloadPort), `anonymous refused at ${level}:${p.workloadPort}`);
+      assert.ok(await refused(p.workloadPort, 'edge-monitor', 'wrong'), `wrong password refused at ${level}:${p.workloadPort}`);
+      assert.ok(/not authori[sz]ed|Bad username or password/i.test((await refusal(p.childPort, undefined, undefined, bridgeCert)) ?? ''), `anonymous refused at ${level}:${p.childPort} even with a valid certificate`);
+      assert.ok(/not authori[sz]ed|Bad username or password/i.test((await refusal(p.childPort, 'edge-monitor', 'wrong', bridgeCert)) ?? ''), `wrong password refused at ${level}:${p.childPort}`);
     }
     const gw = creds.levels.l4!.workloads['data-gateway']!;
     const ok = await connect(ports.l4!.workloadPort, gw.username, gw.password);
@@ -165,12 +215,29 @@ test('real brokers: telemetry flows l2 -> l3 -> l4, and nothing flows downward',
   });
 });
 
+test('real brokers: the child listener refuses plain MQTT, no certificate, another CA\'s certificate and TLS 1.1', async () => {
+  await withCleanup(async (c) => {
+    const { ports, creds, pki } = await startChain(c);
+    const bridge = creds.levels.l4!.bridges.l3!;
+    const own = { ca: pki.trustFile, cert: pki.levels.l3!.bridge!.cert, key: pki.levels.l3!.bridge!.key };
+    const other = await ensureBrokerPki(loadTopology(), join(c.dir('other-ca'), 'pki'), () => ['127.0.0.1']);
+    const port = ports.l4!.childPort;
+    assert.ok(await refusal(port, bridge.username, bridge.password), 'plain MQTT (no TLS) is refused');
+    assert.ok(await refusal(port, bridge.username, bridge.password, { ca: pki.trustFile }), 'TLS without a client certificate is refused');
+    assert.ok(await refusal(port, bridge.username, bridge.password, { ca: pki.trustFile, cert: other.levels.l3!.bridge!.cert, key: other.levels.l3!.bridge!.key }), 'a client certificate from another CA is refused');
+    assert.ok(await refusal(port, bridge.username, bridge.password, { ca: other.trustFile, cert: own.cert, key: own.key }), "a client that trusts another CA refuses the broker's certificate");
+    assert.ok(await refusal(port, bridge.username, bridge.password, { ...own, minVersion: 'TLSv1', maxVersion: 'TLSv1.1' }), 'TLS 1.1 is refused');
+    assert.is(await refusal(port, bridge.username, bridge.password, { ...own, minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' }), undefined, 'TLS 1.2 with the right certificate and password is accepted');
+    assert.is(await refusal(port, bridge.username, bridge.password, own), undefined, 'TLS 1.3 too');
+  });
+});
+
 test('real brokers: a child bridge user may write telemetry but not read it', async () => {
   await withCleanup(async (c) => {
-    const { ports, creds } = await startChain(c);
+    const { ports, creds, pki } = await startChain(c);
     const bridge = creds.levels.l4!.bridges.l3!;
     const gwUser = creds.levels.l4!.workloads['data-gateway']!;
-    const asBridge = await connect(ports.l4!.childPort, bridge.username, bridge.password);
+    const asBridge = await connect(ports.l4!.childPort, bridge.username, bridge.password, { ca: pki.trustFile, cert: pki.levels.l3!.bridge!.cert, key: pki.levels.l3!.bridge!.key });
     const gw = await connect(ports.l4!.workloadPort, gwUser.username, gwUser.password);
     c.add(() => asBridge.endAsync(true));
     c.add(() => gw.endAsync(true));

@@ -2,7 +2,9 @@
 // three levels (namespaces per level in one API server), idempotence, a one-value upgrade,
 // relocation, uninstall by label, and bad inputs refused before any change.
 import { readFileSync, writeFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
+import { X509Certificate } from 'node:crypto';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as k8s from '@kubernetes/client-node';
@@ -70,12 +72,18 @@ test('bad inputs are refused before anything changes, each with what to fix', as
     ['invalid topology', { EDGE_TOPOLOGY_FILE: badTopology }, /parent cycle/],
     ['unknown image', { EDGE_IMAGES: JSON.stringify({ toaster: { repository: 'x', tag: '1' } }) }, /unknown image "toaster"/],
     ['missing kubeconfig', { EDGE_KUBECONFIG: join(work, 'nope') }, /no kubeconfig at .*credential set/],
+    // The stores are checked first: with an unreachable cluster too, the answer is about them.
+    ['unknown sink', { EDGE_SINKS: 'file,kafka', EDGE_KUBECONFIG: unreachable }, /parameter sinks: unknown sink "kafka"; known: file, postgresql, eventhubs/],
+    ['repeated sink', { EDGE_SINKS: 'file,file' }, /parameter sinks lists "file" twice/],
+    ['sink without its credential', { EDGE_SINKS: 'file,postgresql,eventhubs', EDGE_KUBECONFIG: unreachable }, /supply the postgres-url credential.*\n.*supply the eventhubs-connection-string credential/],
+    ['malformed credential', { EDGE_SINKS: 'postgresql', EDGE_POSTGRES_URL: 'mysql://edge:LeakMe@db/x' }, /postgres-url must be a postgres:\/\/ or postgresql:\/\/ URL \(value not shown/],
   ];
   for (const [name, env, message] of cases) {
     const r = await step('install', env);
     assert.ok(r.code !== 0, `${name}: must fail`);
     assert.match(r.stderr, message, `${name}: ${r.stderr}`);
     assert.ok(r.report?.error, `${name}: stdout carries one JSON document with the error`);
+    assert.not.match(r.stdout + r.stderr, /LeakMe/, `${name}: a credential is never echoed`);
   }
   assert.equal(await edgeNamespaces(), before, 'the cluster is untouched');
 });
@@ -90,10 +98,18 @@ test('install brings up three levels parent first; bridges and components point 
     const ns = `edge-${l}`;
     for (const d of (await apps.listNamespacedDeployment({ namespace: ns })).items) assert.is(d.status?.readyReplicas, d.spec?.replicas, `${ns}/${d.metadata?.name} ready`);
     for (const s of (await apps.listNamespacedStatefulSet({ namespace: ns })).items) assert.is(s.status?.readyReplicas, 1, `${ns}/${s.metadata?.name} ready`);
-    const conf = Buffer.from((await core.readNamespacedSecret({ name: 'broker-config', namespace: ns })).data!['mosquitto.conf']!, 'base64').toString();
+    const brokerFiles = (await core.readNamespacedSecret({ name: 'broker-config', namespace: ns })).data!;
+    const conf = Buffer.from(brokerFiles['mosquitto.conf']!, 'base64').toString();
     const parent = { l4: undefined, l3: 'l4', l2: 'l3' }[l];
     if (parent) assert.equal(conf.match(/^address .*$/gm), [`address broker.edge-${parent}.svc.cluster.local:1884`]);
     else assert.not.match(conf, /^connection /m);
+    // mTLS on the children listener, from the install's CA; the server certificate names the Service children dial.
+    assert.match(conf, /^listener 1884 0\.0\.0\.0\ncafile \/mosquitto\/config\/trust\.crt\ncertfile \/mosquitto\/config\/server\.crt\nkeyfile \/mosquitto\/config\/server\.key\nrequire_certificate true\ntls_version tlsv1\.2$/m);
+    const pem = (key: string) => Buffer.from(brokerFiles[key]!, 'base64').toString();
+    const server = new X509Certificate(pem('server.crt'));
+    assert.ok(server.checkIssued(new X509Certificate(pem('trust.crt'))), `${l}'s server certificate comes from the trusted CA`);
+    assert.match(server.subjectAltName ?? '', new RegExp(`DNS:broker\\.${ns}\\.svc\\.cluster\\.local`));
+    assert.equal(Object.keys(brokerFiles).filter((k) => k.startsWith('bridge.')).sort(), parent ? ['bridge.crt', 'bridge.key'] : []);
     if (parent) assert.match(conf, /^topic telemetry\/# out 1$/m);
   }
   const comp = (await custom.getNamespacedCustomObject({ group: 'dapr.io', version: 'v1alpha1', namespace: 'edge-l2', plural: 'components', name: 'pubsub-temperature-sensor' })) as any;
@@ -104,6 +120,18 @@ test('install brings up three levels parent first; bridges and components point 
   assert.match(url, /^tcp:\/\/temperature-sensor:[^@]+@broker\.edge-l2\.svc\.cluster\.local:1883$/);
   const daprReady = (await apps.listNamespacedDeployment({ namespace: 'dapr-system' })).items;
   assert.ok(daprReady.length >= 2 && daprReady.every((d) => d.status?.readyReplicas === d.spec?.replicas), 'Dapr control plane ready');
+});
+
+test('the broker PKI is kept at the top level, CA key included, and never in a ConfigMap', async () => {
+  const { core } = api();
+  const pki = (await core.readNamespacedSecret({ name: 'edge-broker-pki', namespace: 'edge-l4' })).data!;
+  assert.ok(pki['ca.key'] && pki['ca.crt'] && pki['l2.bridge.key'] && pki['l4.server.key'], Object.keys(pki).join(' '));
+  const caKey = Buffer.from(pki['ca.key']!, 'base64').toString().trim();
+  for (const l of LEVELS) {
+    for (const cm of (await core.listNamespacedConfigMap({ namespace: `edge-${l}` })).items) assert.not.ok(JSON.stringify(cm.data ?? {}).includes('PRIVATE KEY'), `no private key in ConfigMap ${cm.metadata?.name}`);
+    const brokerFiles = (await core.readNamespacedSecret({ name: 'broker-config', namespace: `edge-${l}` })).data!;
+    assert.not.ok(Object.values(brokerFiles).some((v) => Buffer.from(v, 'base64').toString().includes(caKey)), `the CA key is not handed to ${l}'s broker`);
+  }
 });
 
 test('a second install and a no-op upgrade change nothing', async () => {
@@ -140,6 +168,54 @@ test('with relocated images, every image in every rendered manifest is the reloc
   assert.ok(refs.length >= 12, `found ${refs.length} image references`);
   const escaped = refs.filter((ref) => !/^airgap\.registry\.test\/nested-edge\/[a-z-]+@sha256:[0-9a-f]{64}$/.test(ref));
   assert.equal(escaped, [], 'no image escapes the relocation');
+});
+
+test('sinks file,postgresql,eventhubs: each credential only in its Secret, read by secretKeyRef; nowhere else in the cluster', async () => {
+  const pgUrl = 'postgres://edge:PgS3cretValue@db.plant.test:5432/telemetry';
+  const ehcs = 'Endpoint=sb://plant.servicebus.windows.net/;SharedAccessKeyName=send;SharedAccessKey=EhS3cretValue=;EntityPath=telemetry';
+  const needles = ['PgS3cretValue', 'EhS3cretValue'];
+  const r = await step('upgrade', { EDGE_SINKS: 'file,postgresql,eventhubs', EDGE_POSTGRES_URL: pgUrl, EDGE_EVENTHUBS_CONNECTION_STRING: ehcs });
+  assert.is(r.code, 0, r.stderr);
+  for (const n of needles) assert.not.ok((r.stdout + r.stderr).includes(n), 'the step never prints a credential');
+  assert.equal(r.report.levels!.l4!.secrets['data-gateway-postgres'], 'created');
+  assert.equal(r.report.levels!.l4!.secrets['data-gateway-eventhubs'], 'created');
+  const { core, apps, custom } = api();
+  const secret = async (name: string) => (await core.readNamespacedSecret({ name, namespace: 'edge-l4' })).data!;
+  assert.is(Buffer.from((await secret('data-gateway-postgres')).url!, 'base64').toString(), pgUrl);
+  assert.is(Buffer.from((await secret('data-gateway-eventhubs')).connectionString!, 'base64').toString(), ehcs);
+  const gw = await apps.readNamespacedDeployment({ name: 'data-gateway', namespace: 'edge-l4' });
+  const env = gw.spec!.template.spec!.containers.find((c) => c.name === 'data-gateway')!.env!;
+  assert.equal(JSON.parse(JSON.stringify(env.find((e) => e.name === 'GATEWAY_PG_URL'))), { name: 'GATEWAY_PG_URL', valueFrom: { secretKeyRef: { name: 'data-gateway-postgres', key: 'url' } } }, 'from the Secret, no value');
+  assert.is(env.find((e) => e.name === 'GATEWAY_SINKS')?.value, 'file,postgresql,eventhubs');
+  const binding = (await custom.getNamespacedCustomObject({ group: 'dapr.io', version: 'v1alpha1', namespace: 'edge-l4', plural: 'components', name: 'eventhubs' })) as { spec: { type: string; metadata: unknown[] } };
+  assert.is(binding.spec.type, 'bindings.azure.eventhubs');
+  assert.equal(binding.spec.metadata[0], { name: 'connectionString', secretKeyRef: { name: 'data-gateway-eventhubs', key: 'connectionString' } });
+  const resiliency = (await custom.getNamespacedCustomObject({ group: 'dapr.io', version: 'v1alpha1', namespace: 'edge-l4', plural: 'resiliencies', name: 'data-gateway-sinks-resiliency' })) as { spec: { targets: { components: Record<string, unknown> } } };
+  assert.equal(resiliency.spec.targets.components.eventhubs, { outbound: { retry: 'sinkRetry', circuitBreaker: 'sinkBreaker', timeout: 'sinkTimeout' } });
+
+  // Everything else in the bundle's namespaces, Helm's own release records (values and manifests,
+  // gzipped) included, holds neither credential.
+  const leaks: string[] = [];
+  const scan = (what: string, text: string): void => void (needles.some((n) => text.includes(n)) && leaks.push(what));
+  for (const ns of await edgeNamespaces()) {
+    for (const s of (await core.listNamespacedSecret({ namespace: ns })).items) {
+      const name = `${ns}/secret/${s.metadata!.name}`;
+      if (['edge-l4/secret/data-gateway-postgres', 'edge-l4/secret/data-gateway-eventhubs'].includes(name)) continue;
+      for (const [k, v] of Object.entries(s.data ?? {})) {
+        const raw = Buffer.from(v, 'base64');
+        scan(`${name}:${k}`, raw.toString());
+        if (s.type === 'helm.sh/release.v1') scan(`${name}:${k} (release record)`, gunzipSync(Buffer.from(raw.toString(), 'base64')).toString());
+      }
+    }
+    for (const cm of (await core.listNamespacedConfigMap({ namespace: ns })).items) scan(`${ns}/configmap/${cm.metadata!.name}`, JSON.stringify(cm));
+    for (const d of (await apps.listNamespacedDeployment({ namespace: ns })).items) scan(`${ns}/deployment/${d.metadata!.name}`, JSON.stringify(d));
+    for (const s of (await apps.listNamespacedStatefulSet({ namespace: ns })).items) scan(`${ns}/statefulset/${s.metadata!.name}`, JSON.stringify(s));
+    for (const plural of ['components', 'resiliencies', 'configurations']) {
+      const list = (await custom.listNamespacedCustomObject({ group: 'dapr.io', version: 'v1alpha1', namespace: ns, plural })) as { items: unknown[] };
+      scan(`${ns}/${plural}`, JSON.stringify(list.items));
+    }
+  }
+  assert.equal(leaks, [], 'a credential outside its Secret');
 });
 
 test('uninstall removes every object the bundle created', async () => {

@@ -19,6 +19,8 @@ import { renderSquidConf } from '../src/config/squid.js';
 import { usesDapr, type Level, type Workload, type WorkloadType } from '../src/topology/model.js';
 import { loadTopology } from '../src/topology/parse.js';
 import { workloadEnv } from '../src/topology/workload-env.js';
+import { gatewaySinkProblems, renderGatewaySinks } from '../src/kubernetes/gateway-sinks.js';
+import type { BundleInputs } from '../src/kubernetes/inputs.js';
 
 const SOURCE = fileURLToPath(new URL('../../charts/', import.meta.url)); // dist/test -> repo/charts
 const WORKLOAD_CHARTS: WorkloadType[] = ['temperature-sensor', 'opc-plc', 'opc-publisher', 'data-gateway'];
@@ -521,8 +523,61 @@ test('data-gateway: Recreate strategy, a ReadWriteOnce claim at /data, APP_PORT 
   assert.is((ts.spec as { replicas: number }).replicas, 1);
 });
 
-test('broker: one StatefulSet pod on the config Secret, a data claim, TLS when given, a checksum that rolls it', () => {
-  const values = withValues(minimalValues('broker'), { config: { checksum: 'sha256:feedface' }, tls: { existingSecret: 'l2-broker-tls' }, persistence: { size: '2Gi' } });
+test('data-gateway: the sink selection from values; the PostgreSQL URL only through secretKeyRef; credentials in values refused', () => {
+  const gw = (patch: Record<string, unknown>) => withValues(minimalValues('data-gateway'), patch);
+  assert.is(envOf(mainContainer(render('data-gateway', minimalValues('data-gateway')))).GATEWAY_SINKS, 'file', 'file by default');
+  const c = mainContainer(render('data-gateway', gw({ sinks: ['file', 'postgresql'], postgresql: { urlSecret: { name: 'gw-postgres', key: 'url' } } }), 'gw'));
+  assert.is(envOf(c).GATEWAY_SINKS, 'file,postgresql');
+  const pgEnv = (c.env as Array<{ name: string; value?: string; valueFrom?: unknown }>).find((e) => e.name === 'GATEWAY_PG_URL');
+  assert.equal(pgEnv, { name: 'GATEWAY_PG_URL', valueFrom: { secretKeyRef: { name: 'gw-postgres', key: 'url' } } }, 'from the Secret, no value');
+  assert.match(renderError('data-gateway', gw({ sinks: ['postgresql'] })), /sinks has postgresql: set postgresql\.urlSecret\.name .* the Secret holding the postgres:\/\/ URL/);
+  for (const name of ['GATEWAY_PG_URL', 'PGPASSWORD']) {
+    assert.match(renderError('data-gateway', gw({ env: { [name]: 'postgres://u:pw@h/db' } })), new RegExp(`env\\.${name} would put a credential in the Helm values: give the Secret`));
+  }
+  assert.match(renderError('data-gateway', gw({ sinks: ['file', 'kafka'] })), /sinks\/1.*value must be one of 'file', 'postgresql', 'eventhubs'/);
+  assert.match(renderError('data-gateway', gw({ sinks: [] })), /sinks.*minimum 1 items|sinks.*minItems/i);
+  assert.match(renderError('data-gateway', gw({ sinks: ['file', 'file'] })), /sinks'?: items at 0 and 1 are equal/);
+  assert.match(renderError('data-gateway', gw({ env: { GATEWAY_SINKS: 'postgresql' } })), /env\.GATEWAY_SINKS is "postgresql" but the chart sets it to "file"/);
+});
+
+test('the gateway\'s stores as the install step renders them: each credential only in its Secret, never in values or any rendered object', () => {
+  const pgUrl = 'postgres://edge:pg-Secret-123@db.plant.local:5432/telemetry';
+  const ehcs = 'Endpoint=sb://plant.servicebus.windows.net/;SharedAccessKeyName=send;SharedAccessKey=eh-Secret-456=;EntityPath=telemetry';
+  const inputs = { sinks: 'file,postgresql,eventhubs', postgresUrl: pgUrl, eventHubsConnectionString: ehcs } as BundleInputs;
+  const { workload } = placed('data-gateway');
+  assert.equal(gatewaySinkProblems(loadTopology(), inputs), []);
+  const r = renderGatewaySinks(inputs, workload);
+  assert.equal(r.secrets, [
+    { name: 'data-gateway-postgres', stringData: { url: pgUrl } },
+    { name: 'data-gateway-eventhubs', stringData: { connectionString: ehcs } },
+  ]);
+  const gatewayValues = withValues(minimalValues('data-gateway'), { ...r.values, env: r.env });
+  const daprValues = { level: { name: 'l4' }, resources: r.resources };
+  const rendered = runHelm(templateArgs('data-gateway', gatewayValues, 'data-gateway', [])).stdout + runHelm(templateArgs('dapr-resources', daprValues, 'dr', [])).stdout;
+  const text = `${JSON.stringify(gatewayValues)}\n${JSON.stringify(daprValues)}\n${rendered}`;
+  assert.ok(rendered.includes('kind: Deployment') && rendered.includes('bindings.azure.eventhubs'), rendered);
+  for (const secret of [pgUrl, ehcs, 'pg-Secret-123', 'eh-Secret-456']) assert.not.ok(text.includes(secret), `a credential leaked into values or a rendered object: ${secret}`);
+  const binding = render('dapr-resources', daprValues).find((o) => (o.spec as { type?: string } | undefined)?.type === 'bindings.azure.eventhubs')!;
+  assert.equal((binding.spec as { metadata: unknown[] }).metadata[0], { name: 'connectionString', secretKeyRef: { name: 'data-gateway-eventhubs', key: 'connectionString' } });
+  const resiliency = render('dapr-resources', daprValues).find((o) => o.kind === 'Resiliency')!;
+  const spec = resiliency.spec as { targets: { components: Record<string, { outbound: Record<string, string> }> }; policies: { retries: Record<string, { policy: string }>; circuitBreakers: Record<string, { trip: string }> } };
+  assert.equal(spec.targets.components.eventhubs?.outbound, { retry: 'sinkRetry', circuitBreaker: 'sinkBreaker', timeout: 'sinkTimeout' }, 'retries and a circuit breaker for the binding');
+  assert.is(spec.policies.retries.sinkRetry?.policy, 'exponential');
+  assert.match(spec.policies.circuitBreakers.sinkBreaker?.trip ?? '', /consecutiveFailures/);
+
+  // Missing or malformed credentials are refused, with what to do, and never echoed.
+  const missing = gatewaySinkProblems(loadTopology(), { sinks: 'postgresql,eventhubs' } as BundleInputs).join('\n');
+  assert.match(missing, /supply the postgres-url credential .* then run the action again/);
+  assert.match(missing, /supply the eventhubs-connection-string credential/);
+  const wrong = gatewaySinkProblems(loadTopology(), { sinks: 'postgresql,eventhubs', postgresUrl: 'mysql://u:pw-XYZ@h/d', eventHubsConnectionString: 'Endpoint=sb://x/;SharedAccessKey=k-XYZ' } as BundleInputs).join('\n');
+  assert.match(wrong, /postgres-url must be a postgres:\/\/ or postgresql:\/\/ URL/);
+  assert.match(wrong, /eventhubs-connection-string must look like .*EntityPath=<hub>/);
+  assert.not.match(wrong, /XYZ/);
+  assert.match(gatewaySinkProblems(loadTopology(), { sinks: 'file,s3' } as BundleInputs).join(), /parameter sinks: sinks: unknown sink "s3"/);
+});
+
+test('broker: one StatefulSet pod on the config Secret (config and TLS files), a data claim, a checksum that rolls it', () => {
+  const values = withValues(minimalValues('broker'), { config: { checksum: 'sha256:feedface' }, persistence: { size: '2Gi' } });
   const objects = render('broker', values, 'b');
   const sts = only(objects, 'StatefulSet');
   const spec = sts.spec as { replicas: number; serviceName: string; volumeClaimTemplates: Array<{ metadata: Meta; spec: Record<string, unknown> }> };
@@ -533,13 +588,11 @@ test('broker: one StatefulSet pod on the config Secret, a data claim, TLS when g
   assert.equal(c.command, ['mosquitto', '-c', '/mosquitto/config/mosquitto.conf']);
   const mounts = Object.fromEntries((c.volumeMounts ?? []).map((m) => [m.mountPath, m]));
   assert.equal(mounts['/mosquitto/config'], { name: 'config', mountPath: '/mosquitto/config', readOnly: true });
-  assert.equal(mounts['/mosquitto/certs'], { name: 'certs', mountPath: '/mosquitto/certs', readOnly: true });
   assert.is(mounts['/mosquitto/data']?.name, 'data');
   const volumes = Object.fromEntries((pod.spec.volumes ?? []).map((v) => [v.name, v]));
   assert.is(volumes.config?.secret?.secretName, 'l2-broker-config');
-  assert.equal(volumes.config?.secret?.items?.map((i) => i.key), ['mosquitto.conf', 'passwd', 'acl']);
+  assert.is(volumes.config?.secret?.items, undefined, 'every key of the Secret is a file: config, passwd, acl and the TLS files');
   assert.is(volumes.config?.secret?.defaultMode, 0o440, 'readable through fsGroup, by no one else');
-  assert.equal(volumes.certs?.secret?.items?.map((i) => i.key), ['ca.crt', 'tls.crt', 'tls.key']);
   assert.is(volumes.data, undefined, 'data comes from the claim template');
   assert.is(spec.volumeClaimTemplates.length, 1);
   const claim = spec.volumeClaimTemplates[0]!;
@@ -560,7 +613,6 @@ test('broker: one StatefulSet pod on the config Secret, a data claim, TLS when g
   const plainSts = only(plain, 'StatefulSet');
   assert.is((plainSts.spec as { volumeClaimTemplates?: unknown }).volumeClaimTemplates, undefined);
   assert.ok(podTemplate(plainSts).spec.volumes?.some((v) => v.name === 'data' && v.emptyDir));
-  assert.ok(!podTemplate(plainSts).spec.volumes?.some((v) => v.name === 'certs'), 'no TLS volume without tls.existingSecret');
   assert.is(podTemplate(plainSts).metadata.annotations?.['checksum/config'], undefined);
   assert.match(renderError('broker', withValues(minimalValues('broker'), { ports: { children: 1883 } })), /ports\.workloads and ports\.children are both 1883/);
 });

@@ -1,5 +1,6 @@
 // Unit tests of the data gateway's parts: routing configuration, the resequencer, per-sink
 // batching (size, max wait, holding while a sink is down, rejected records), the router.
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -8,6 +9,8 @@ import { Sequencer } from '../workloads/shared/src/envelope.js';
 import type { Logger } from '../workloads/shared/src/log.js';
 import { SinkBatcher } from '../workloads/data-gateway/src/batcher.js';
 import { parseSinks, readGatewayConfig } from '../workloads/data-gateway/src/config.js';
+import { resolveRouting } from '../workloads/data-gateway/src/routes.js';
+import { parseTopology } from '../src/topology/parse.js';
 import { JsonLinesSink, readRecords, type StoredRecord } from '../workloads/data-gateway/src/file-sink.js';
 import { Resequencer } from '../workloads/data-gateway/src/resequencer.js';
 import { Router, SinkSet } from '../workloads/data-gateway/src/router.js';
@@ -50,7 +53,7 @@ test('routing config: file is the default; sinks validated with every problem li
 
   const problems = problemsOf({ GATEWAY_SINKS: 'file,postgresql,eventhubs,s3', GATEWAY_PG_TABLE: 'Drop Table', GATEWAY_POSTGRESQL_BATCH_SIZE: '0', GATEWAY_RESEQUENCE_HOLD_MS: '-1', GATEWAY_EVENTHUBS_BINDING: 'pubsub' });
   const text = problems.join('\n');
-  for (const expected of [/unknown sink "s3"/, /GATEWAY_SINK_FILE is required/, /GATEWAY_PG_TABLE must be a lower-case SQL identifier/, /set GATEWAY_PG_URL, or PGHOST/, /GATEWAY_POSTGRESQL_BATCH_SIZE must be an integer between 1/, /GATEWAY_RESEQUENCE_HOLD_MS must be an integer/, /GATEWAY_EVENTHUBS_BINDING must name the Event Hubs output binding/]) {
+  for (const expected of [/unknown sink "s3"/, /GATEWAY_SINK_FILE is required/, /GATEWAY_PG_TABLE must be a lower-case SQL identifier/, /set GATEWAY_PG_URL_FILE .* or GATEWAY_PG_URL .*, or PGHOST/, /GATEWAY_POSTGRESQL_BATCH_SIZE must be an integer between 1/, /GATEWAY_RESEQUENCE_HOLD_MS must be an integer/, /GATEWAY_EVENTHUBS_BINDING must name the Event Hubs output binding/]) {
     assert.match(text, expected);
   }
   assert.is(problems.length, 7, text);
@@ -64,6 +67,54 @@ test('routing config: file is the default; sinks validated with every problem li
   assert.equal(pg.sinks, ['postgresql']);
   assert.equal(pg.batch.postgresql, { maxBatch: 20, maxWaitMs: 50 }, 'per-sink override over the shared default');
   assert.is(pg.sinkFile, '');
+});
+
+test('routes: topic -> sinks from configuration, every problem at once with what to do', () => {
+  const base = { topic: 'telemetry', deadLetterTopic: 'deadletter' };
+  assert.equal(resolveRouting({ ...base, sinks: 'file,postgresql' }).routes, [{ topic: 'telemetry', sinks: ['file', 'postgresql'] }], 'no routes: one route, every sink');
+  const ok = resolveRouting({ ...base, sinks: 'file,postgresql,eventhubs', routes: ' telemetry=file,postgresql ; telemetry/alarms = file,eventhubs;' });
+  assert.equal(ok.problems, []);
+  assert.equal(ok.routes, [{ topic: 'telemetry', sinks: ['file', 'postgresql'] }, { topic: 'telemetry/alarms', sinks: ['file', 'eventhubs'] }]);
+
+  const bad = resolveRouting({ ...base, sinks: 'file,postgresql', routes: 'telemetry=file,kafka;alarms=file;telemetry/+=file;telemetry=postgresql;telemetry/x=eventhubs;nonsense' });
+  const text = bad.problems.join('\n');
+  for (const expected of [
+    /GATEWAY_ROUTES \(topic "telemetry"\): unknown sink "kafka"/,
+    /topic "alarms"\): only telemetry and telemetry\/<name> reach the gateway .*use telemetry\/alarms/,
+    /topic "telemetry\/\+"\): .*no wildcards/,
+    /lists topic "telemetry" twice/,
+    /topic "telemetry\/x"\) sends to eventhubs, which GATEWAY_SINKS does not select: add eventhubs to the sinks/,
+    /"nonsense" must be topic=sink\[,sink...\]/,
+  ]) assert.match(text, expected);
+  assert.is(bad.problems.length, 6, text);
+  assert.match(resolveRouting({ ...base, sinks: 'file,postgresql', routes: 'telemetry=file' }).problems.join(), /selects postgresql but no route sends to it/);
+
+  // The gateway refuses to start on them; the topology refuses them before anything runs.
+  assert.match(problemsOf({ GATEWAY_SINK_FILE: '/tmp/x', GATEWAY_ROUTES: 'telemetry=kafka' }).join('\n'), /unknown sink "kafka"/);
+  const routed = readGatewayConfig({ GATEWAY_SINK_FILE: '/tmp/x', GATEWAY_SINKS: 'file', GATEWAY_ROUTES: 'telemetry=file;telemetry/alarms=file' });
+  assert.equal(routed.routes.map((r) => r.topic), ['telemetry', 'telemetry/alarms']);
+  const topology = (config: string) => `name: t\nlevels:\n  - name: l4\n    isa95: 4\n    broker: { workloadPort: 2000, childPort: 2001 }\n    workloads:\n      - type: data-gateway\n        config: ${config}\n`;
+  assert.throws(() => parseTopology(topology('{ sinks: "file,s3" }')), /l4\/data-gateway: config sinks: unknown sink "s3"/);
+  assert.throws(() => parseTopology(topology('{ sinks: "file", routes: "alarms=file" }')), /config routes \(topic "alarms"\): only telemetry/);
+  assert.equal(parseTopology(topology('{ sinks: "file,postgresql", routes: "telemetry=file,postgresql" }')).levels[0]!.workloads[0]!.config.routes, 'telemetry=file,postgresql');
+});
+
+test('the PostgreSQL URL comes from a 0600 file or a Secret-filled variable, and is never echoed', async () => {
+  await withCleanup(async (c) => {
+    const file = join(c.dir('gw-url'), 'postgres-url');
+    writeFileSync(file, 'postgres://edge:s3cret-pw@127.0.0.1:5432/postgres\n', { mode: 0o600 });
+    const config = readGatewayConfig({ GATEWAY_SINKS: 'postgresql', GATEWAY_PG_URL_FILE: file });
+    assert.is(config.postgres.url, 'postgres://edge:s3cret-pw@127.0.0.1:5432/postgres');
+    const both = problemsOf({ GATEWAY_SINKS: 'postgresql', GATEWAY_PG_URL_FILE: file, GATEWAY_PG_URL: 'postgres://x:y@h/d' });
+    assert.equal(both, ['set GATEWAY_PG_URL or GATEWAY_PG_URL_FILE, not both']);
+    const missing = problemsOf({ GATEWAY_SINKS: 'postgresql', GATEWAY_PG_URL_FILE: `${file}.nope` });
+    assert.equal(missing.length, 1);
+    assert.match(missing[0]!, /GATEWAY_PG_URL_FILE: cannot read .*postgres-url\.nope \(ENOENT\); point it at the file/);
+    writeFileSync(file, 'mysql://edge:s3cret-pw@h/db\n');
+    const wrong = problemsOf({ GATEWAY_SINKS: 'postgresql', GATEWAY_PG_URL_FILE: file });
+    assert.match(wrong.join(), /the URL in GATEWAY_PG_URL_FILE must start with postgres:\/\//);
+    assert.not.match(wrong.join(), /s3cret/, 'the password is never in a message');
+  });
 });
 
 test('topology config keys of the data gateway map to its env', () => {

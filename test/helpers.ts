@@ -7,6 +7,7 @@ import { freePort, type ManagedProcess } from '../src/common/proc.js';
 import { toolPath } from '../src/common/tools.js';
 import { loadOrCreateCredentials } from '../src/config/credentials.js';
 import { buildLocalPlan } from '../src/local/plan.js';
+import { ensureBrokerPki, pkiDirOf } from '../src/pki/broker-pki.js';
 import { writePlanFiles } from '../src/local/run.js';
 import { parseTopology } from '../src/topology/parse.js';
 
@@ -68,7 +69,8 @@ export async function singleLevelPlan(dir: string, name: string, workloadsYaml: 
   const [wp, cp] = [await freePort(), await freePort()];
   const topology = parseTopology(`name: ${name}\nlevels:\n  - name: l4\n    isa95: 4\n    broker: { workloadPort: ${wp}, childPort: ${cp} }\n    workloads:\n${workloadsYaml}`);
   const creds = loadOrCreateCredentials(topology, join(dir, 'secrets', 'credentials.json'));
-  const plan = await buildLocalPlan(topology, creds, { dataDir: dir, daprdPath: toolPath('daprd'), mosquittoPath: toolPath('mosquitto'), nodePath: process.execPath, hostOf: () => '127.0.0.1', runAsUser: process.env.USER ?? 'root', allocatePort: freePort });
+  const pki = await ensureBrokerPki(topology, pkiDirOf(dir), () => ['127.0.0.1']);
+  const plan = await buildLocalPlan(topology, creds, { dataDir: dir, pki, daprdPath: toolPath('daprd'), mosquittoPath: toolPath('mosquitto'), nodePath: process.execPath, hostOf: () => '127.0.0.1', runAsUser: process.env.USER ?? 'root', allocatePort: freePort });
   writePlanFiles(plan);
   return { topology, creds, plan, brokerPort: wp };
 }

@@ -113,4 +113,40 @@ test('`edge up` runs the default three-level edge, drains, accounts, and leaves 
   });
 });
 
+test('`edge certs rotate` under a running `edge up`: a new CA and certificates, then lost = 0', async () => {
+  await withCleanup(async (c) => {
+    const dir = c.dir('rotate');
+    const dataDir = join(dir, 'data');
+    const summaryFile = join(dir, 'out.json');
+    const edge = (args: string[]) => spawn(process.execPath, [join(REPO_ROOT, 'bin', 'edge.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const collect = (child: ReturnType<typeof edge>): Promise<{ code: number | null; out: string; err: string }> =>
+      new Promise((r) => {
+        let out = '';
+        let err = '';
+        child.stdout!.on('data', (d) => (out += d));
+        child.stderr!.on('data', (d) => (err += d));
+        child.on('exit', (code) => r({ code, out, err }));
+      });
+    const up = edge(['up', '--duration', '25', '--data-dir', dataDir, '--summary-json', summaryFile, '--quiet']);
+    c.add(() => up.exitCode === null && up.kill('SIGKILL'));
+    const upDone = collect(up);
+    const caFile = join(dataDir, 'secrets', 'pki', 'ca.crt');
+    await waitFor('the edge running (its pid file)', () => existsSync(join(dataDir, 'edge.pid')) && existsSync(join(dataDir, 'l4', 'data-gateway', 'sink.jsonl')), 60_000, 250);
+    const oldCa = readFileSync(caFile, 'utf8');
+    const rotate = await collect(edge(['certs', 'rotate', '--data-dir', dataDir]));
+    assert.is(rotate.code, 0, rotate.err);
+    const answer = JSON.parse(rotate.out);
+    assert.equal(answer.phases, ['trust-both', 'new-certs', 'drop-old']);
+    assert.is.not(readFileSync(caFile, 'utf8'), oldCa, 'the CA file changed');
+    assert.is(readFileSync(join(dataDir, 'secrets', 'pki', 'trust.crt'), 'utf8').match(/BEGIN CERTIFICATE/g)?.length, 1, 'only the new CA is trusted');
+    const done = await upDone;
+    assert.is(done.code, 0, done.err);
+    assert.match(done.err, /certificate rotation: drop-old/);
+    const s = JSON.parse(readFileSync(summaryFile, 'utf8'));
+    assert.ok(s.sent > 50, `sent ${s.sent}`);
+    assert.is(s.lost, 0);
+    assert.is(s.duplicates, 0);
+  });
+});
+
 test.run();

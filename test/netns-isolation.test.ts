@@ -3,7 +3,7 @@
 // its own namespaces and tears them down, also when it fails.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { NsAgent } from '../src/netns/agent-client.js';
@@ -27,10 +27,11 @@ import {
 } from '../src/netns/net.js';
 import { accessLogOf, planProxies, startProxies, stopProxies } from '../src/netns/proxies.js';
 import { loadTopology } from '../src/topology/parse.js';
-import { levelByName } from '../src/topology/model.js';
+import { egressOf, levelByName, proxyPortOf } from '../src/topology/model.js';
 import { ensureCredentials } from '../src/config/credentials.js';
 import { waitFor } from '../src/common/proc.js';
-import { planBrokers, startBrokers, stopBrokers } from '../src/netns/brokers.js';
+import { FORBIDDEN_EXAMPLE, NetnsEdge } from '../src/netns/edge.js';
+import { brokerPkiLayout, ensureBrokerPki, pkiDirOf } from '../src/pki/broker-pki.js';
 import { Cleanup } from './helpers.js';
 
 const ALLOWED = 'allowed.example.test';
@@ -209,34 +210,63 @@ it('a cut l2-l3 link makes l3 unreachable from l2; restoring it brings l3 back',
   }
 });
 
-it('mosquitto per level: a message published in l2 arrives in l4 over the bridges; l2 has no route to l4s broker', async () => {
+it('the netns edge (brokers and proxies): l2 reaches l4 only through l3 over mTLS; l3 refuses no TLS, no certificate, wrong password and another CA; egress only via the proxy chain', async () => {
   const c = new Cleanup();
   try {
-    const topology = loadTopology();
-    const { plan, agents, dir } = await network(c, ['l2', 'l4']);
-    const creds = ensureCredentials(topology);
-    const running = await startBrokers(planBrokers(topology, plan, creds, dir));
-    c.add(() => stopBrokers(running));
+    // The brokers alone: the default topology without workloads.
+    const base = loadTopology();
+    const topology = { ...base, levels: base.levels.map((l) => ({ ...l, workloads: [] })) };
+    const dir = c.dir('netns-brokers');
+    const edge = await NetnsEdge.create(topology, { dataDir: dir, egress: true });
+    c.add(() => edge.down());
+    await edge.start();
+    const creds = ensureCredentials(topology, JSON.parse(readFileSync(join(dir, 'secrets', 'credentials.json'), 'utf8')));
+    const agents = edge.agents;
     const l4 = levelByName(topology, 'l4');
     const l3 = levelByName(topology, 'l3');
     const l2 = levelByName(topology, 'l2');
-    const gateway = creds.levels.l4!.workloads['data-gateway']!;
-    const sensor = creds.levels.l2!.workloads['temperature-sensor']!;
-    const sub = await agents.l4!.mqttSubscribe(`mqtt://127.0.0.1:${l4.broker.workloadPort}`, gateway.username, gateway.password, 'telemetry/#');
-    assert.ok(sub.ok, `subscribed at l4: ${sub.error ?? ''}`);
-    const payload = JSON.stringify({ id: `netns-${Date.now()}`, source: 'netns-test', level: 'l2' });
-    const pub = await agents.l2!.mqttPublish(`mqtt://127.0.0.1:${l2.broker.workloadPort}`, sensor.username, sensor.password, 'telemetry/netns', payload);
-    assert.ok(pub.ok, `published at l2 (QoS 1 acknowledged): ${pub.error ?? ''}`);
-    await waitFor('the l2 message at l4', async () => (await agents.l4!.mqttReceived()).includes(payload), 20_000, 100);
+    const monitor = (level: string) => creds.levels[level]!.monitor;
+    // The monitor user may not publish telemetry, so use the bridge credentials at the child
+    // listeners and a watch at l4 to see the message arrive.
+    const watch = await agents.l4!.mqttWatch(`mqtt://127.0.0.1:${l4.broker.workloadPort}`, monitor('l4').username, monitor('l4').password, 'isolation-watch', ['$SYS/broker/publish/messages/received']);
+    c.add(() => watch.close());
+    const pki = brokerPkiLayout(topology, pkiDirOf(dir));
+    const l2Bridge = { ca: pki.trustFile, cert: pki.levels.l2!.bridge!.cert, key: pki.levels.l2!.bridge!.key };
+    const bridgeUser = creds.levels.l3!.bridges.l2!;
+    const l3Url = `mqtts://${nodeOf(edge.net, 'l2').parentAddress}:${l3.broker.childPort}`;
+    const before = Number((await watch.latest('$SYS/broker/publish/messages/received')) ?? 0);
+    const pub = await agents.l2!.mqttPublish(l3Url, bridgeUser.username, bridgeUser.password, 'telemetry/netns', 'hello', 5_000, l2Bridge);
+    assert.ok(pub.ok, `l2 publishes at l3's child listener with its bridge certificate: ${pub.error ?? ''}`);
+    await waitFor('the message relayed by l3 to l4', async () => Number((await watch.latest('$SYS/broker/publish/messages/received')) ?? 0) > before, 20_000, 200);
 
-    const l4node = nodeOf(plan, 'l4');
     for (const port of [l4.broker.workloadPort, l4.broker.childPort]) {
-      for (const host of l4node.addresses) assert.not.ok((await agents.l2!.tcp(host, port, 1_500)).ok, `l4 broker ${host}:${port} unreachable from l2`);
+      for (const host of nodeOf(edge.net, 'l4').addresses) assert.not.ok((await agents.l2!.tcp(host, port, 1_500)).ok, `l4 broker ${host}:${port} unreachable from l2`);
     }
-    // l2 reaches its parent's child listener, but only with its bridge's credentials.
-    const parentUrl = `mqtt://${nodeOf(plan, 'l2').parentAddress}:${l3.broker.childPort}`;
-    const anonymous = await agents.l2!.mqttPublish(parentUrl, 'nobody', 'wrong', 'telemetry', 'x', 3_000);
-    assert.not.ok(anonymous.ok, `a client without credentials is refused at l3 (${anonymous.error})`);
+    assert.not.ok((await agents.l2!.tcp(nodeOf(edge.net, 'l2').parentAddress!, l3.broker.workloadPort, 1_500)).ok, "l3's workload listener is on l3's loopback only");
+    // Every way in without the right certificate and password is refused.
+    const other = await ensureBrokerPki(topology, join(c.dir('other-ca'), 'pki'), () => [nodeOf(edge.net, 'l2').parentAddress!]);
+    const plainUrl = l3Url.replace('mqtts://', 'mqtt://');
+    const attempts: Array<[string, Promise<{ ok: boolean; error?: string }>]> = [
+      ['plain MQTT', agents.l2!.mqttPublish(plainUrl, bridgeUser.username, bridgeUser.password, 'telemetry', 'x', 3_000)],
+      ['TLS without a client certificate', agents.l2!.mqttPublish(l3Url, bridgeUser.username, bridgeUser.password, 'telemetry', 'x', 3_000, { ca: pki.trustFile })],
+      ['a certificate from another CA', agents.l2!.mqttPublish(l3Url, bridgeUser.username, bridgeUser.password, 'telemetry', 'x', 3_000, { ca: pki.trustFile, cert: other.levels.l2!.bridge!.cert, key: other.levels.l2!.bridge!.key })],
+      ['no credentials', agents.l2!.mqttPublish(l3Url, '', '', 'telemetry', 'x', 3_000, l2Bridge)],
+      ['a wrong password', agents.l2!.mqttPublish(l3Url, bridgeUser.username, 'wrong', 'telemetry', 'x', 3_000, l2Bridge)],
+    ];
+    for (const [what, attempt] of attempts) {
+      const r = await attempt;
+      assert.not.ok(r.ok, `${what} is refused at l3`);
+    }
+    // Egress from l2: only through its own proxy, up the chain, and only to the allow-list.
+    const allowed = egressOf(topology).allowDomains[0]!;
+    const proxyPort = proxyPortOf(l2);
+    const viaChain = await agents.l2!.httpViaProxy('127.0.0.1', proxyPort, `http://${allowed}/status`);
+    assert.is(viaChain.status, 200, `an allow-listed domain answers through the proxies (${viaChain.error ?? ''})`);
+    assert.match(viaChain.body ?? '', `host=${allowed}`);
+    assert.is((await agents.l2!.httpViaProxy('127.0.0.1', proxyPort, `http://${FORBIDDEN_EXAMPLE}/`)).status, 403, 'a forbidden domain is denied');
+    assert.not.ok((await agents.l2!.httpGet(`http://${allowed}/`, 1_500)).ok, 'no direct way out of l2');
+    // And at l2's own broker, from inside l2: anonymous and wrong passwords are refused too.
+    assert.not.ok((await agents.l2!.mqttPublish(`mqtt://127.0.0.1:${l2.broker.workloadPort}`, '', '', 'telemetry', 'x', 3_000)).ok, 'anonymous refused at l2');
   } finally {
     await c.run();
   }

@@ -6,11 +6,14 @@
 // fails. EDGE_OUTAGE_CUT_S shortens the link cuts for a quick local run (CI keeps 60).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { waitFor } from '../src/common/proc.js';
 import { NetnsEdge } from '../src/netns/edge.js';
-import { listNamespaces, netnsUnavailable, sweepLeftovers } from '../src/netns/net.js';
+import { listNamespaces, netnsUnavailable, nodeOf, sweepLeftovers } from '../src/netns/net.js';
+import type { Credentials } from '../src/config/credentials.js';
+import { brokerPkiLayout, pkiDirOf } from '../src/pki/broker-pki.js';
+import { signedBy } from '../src/pki/openssl.js';
 import type { TopicWatch } from '../src/local/run.js';
 import { parseTopology } from '../src/topology/parse.js';
 import { Cleanup } from './helpers.js';
@@ -195,6 +198,32 @@ it('restart the data gateway (kill -9 it and its sidecar) mid-flow: lost = 0, no
     assert.is(f.stored(), storedAtKill, 'nothing is stored while the gateway is down');
     await f.n.edge.relaunch('l4/data-gateway');
     return { gateway_down_s: Number(((Date.now() - downAt) / 1000).toFixed(1)) };
+  }));
+
+it('rotate every bridge certificate and the CA mid-flow: lost = 0, and the old CA is refused afterwards', () =>
+  outage('certificate rotation (new CA)', async (f) => {
+    const pki = brokerPkiLayout(topology, pkiDirOf(f.n.dataDir));
+    const keep = f.c.dir('old-pki');
+    const old = { ca: join(keep, 'ca.crt'), cert: join(keep, 'bridge.crt'), key: join(keep, 'bridge.key') };
+    copyFileSync(pki.ca.cert, old.ca);
+    copyFileSync(pki.levels.l2!.bridge!.cert, old.cert);
+    copyFileSync(pki.levels.l2!.bridge!.key, old.key);
+    await sleep(8_000);
+    const ackedBefore = f.acked();
+    const rotation = await f.n.rotateCertificates(false);
+    assert.equal(rotation.phases, ['trust-both', 'new-certs', 'drop-old']);
+    assert.is.not(rotation.newCaFingerprint, rotation.oldCaFingerprint, 'a new CA');
+    for (const level of topology.levels) assert.ok(signedBy(pki.levels[level.name]!.server.cert, pki.ca.cert), `${level.name}'s server certificate comes from the new CA`);
+    // From l2, at l3's child listener: the old bridge certificate is refused now, the new one works.
+    const creds = JSON.parse(readFileSync(join(f.n.dataDir, 'secrets', 'credentials.json'), 'utf8')) as Credentials;
+    const user = creds.levels.l3!.bridges.l2!;
+    const url = `mqtts://${nodeOf(f.n.net, 'l2').parentAddress}:18841`;
+    const agent = f.n.agents.l2!;
+    const withOld = await agent.mqttPublish(url, user.username, user.password, 'telemetry/rotation', 'old', 3_000, { ca: pki.trustFile, cert: old.cert, key: old.key });
+    assert.not.ok(withOld.ok, 'a bridge certificate of the old CA is refused after the rotation');
+    const trustingOld = await agent.mqttPublish(url, user.username, user.password, 'telemetry/rotation', 'old', 3_000, { ca: old.ca, cert: pki.levels.l2!.bridge!.cert, key: pki.levels.l2!.bridge!.key });
+    assert.not.ok(trustingOld.ok, 'a client that trusts only the old CA refuses the new server certificate');
+    return { rotation_s: Number(rotation.seconds?.toFixed(1) ?? 0), acked_during_rotation: f.acked() - ackedBefore };
   }));
 
 it('teardown: no namespace or /etc/netns dir of this process is left', async () => {

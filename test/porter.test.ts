@@ -28,6 +28,7 @@ interface Parameter {
   default?: unknown;
   enum?: unknown[];
   minimum?: number;
+  pattern?: string;
   sensitive?: boolean;
   applyTo?: string[];
 }
@@ -183,10 +184,7 @@ const EXPECTED_PARAMS: Record<string, { type: string; env?: string; default: unk
   'aks-node-size': { type: 'string', env: 'EDGE_AKS_NODE_SIZE', default: 'Standard_D4s_v5', applyTo: ['install', 'upgrade'] },
   'dapr-version': { type: 'string', env: 'EDGE_DAPR_VERSION', default: '1.16.2' },
   'sensor-interval-ms': { type: 'integer', env: 'EDGE_SENSOR_INTERVAL_MS', default: 1000 },
-  sink: { type: 'string', env: 'EDGE_SINK', default: 'file' },
-  'postgres-host': { type: 'string', env: 'EDGE_POSTGRES_HOST', default: '' },
-  'postgres-database': { type: 'string', env: 'EDGE_POSTGRES_DATABASE', default: 'telemetry' },
-  'postgres-user': { type: 'string', env: 'EDGE_POSTGRES_USER', default: 'edge' },
+  sinks: { type: 'string', env: 'EDGE_SINKS', default: '', applyTo: ['install', 'upgrade'] },
   'egress-allow-domains': { type: 'string', env: 'EDGE_EGRESS_ALLOW_DOMAINS', default: undefined },
   'arc-enabled': { type: 'boolean', env: 'EDGE_ARC_ENABLED', default: false },
   'flux-enabled': { type: 'boolean', env: 'EDGE_FLUX_ENABLED', default: false },
@@ -204,7 +202,10 @@ test('parameters: the agreed names, types, env variables, defaults and applyTo',
     assert.equal(p.applyTo, want.applyTo, `${name}: applyTo`);
   }
   assert.equal(param('infra').enum, ['kubeconfig', 'aks']);
-  assert.equal(param('sink').enum, ['file', 'postgresql', 'eventhubs']);
+  // sinks: porter checks the form with its pattern; the step checks repeats and credentials.
+  const sinks = new RegExp(param('sinks').pattern!);
+  for (const ok of ['', 'file', 'file,postgresql', 'postgresql,eventhubs,file']) assert.ok(sinks.test(ok), `sinks=${ok} is accepted`);
+  for (const bad of ['kafka', 'file,', ',file', 'file postgresql', 'File', 'file,,postgresql']) assert.not.ok(sinks.test(bad), `sinks=${bad} is refused`);
   assert.equal(String(param('egress-allow-domains').default).split(','), [
     'management.azure.com', 'login.microsoftonline.com', '.dp.kubernetesconfiguration.azure.com', 'mcr.microsoft.com',
     '.data.mcr.microsoft.com', 'gbl.his.arc.azure.com', '.his.arc.azure.com', 'guestnotificationservice.azure.com',
@@ -235,13 +236,14 @@ test('parameters: each is described, typed, delivered to the step, and has a def
     assert.ok(ok[p.type as keyof typeof ok], `${p.name}: default ${JSON.stringify(d)} is not a ${p.type}`);
     if (p.enum) assert.ok(p.enum.includes(d), `${p.name}: default ${String(d)} is not in its enum`);
     if (p.minimum !== undefined) assert.ok((d as number) >= p.minimum, `${p.name}: default below its minimum`);
+    if (p.pattern !== undefined) assert.match(String(d), new RegExp(p.pattern), `${p.name}: default does not match its pattern`);
   }
 });
 
 test('secrets are credentials (always masked by porter), never parameters', () => {
   const secret = /secret|password|passwd|token|key$|connection-string/;
   for (const p of M.parameters) assert.not.match(p.name, secret, `${p.name} looks like a secret: declare it as a credential`);
-  for (const name of ['azure-client-secret', 'broker-ca-key', 'postgres-password', 'eventhubs-connection-string']) {
+  for (const name of ['azure-client-secret', 'broker-ca-key', 'postgres-url', 'eventhubs-connection-string']) {
     const c = M.credentials.find((x) => x.name === name);
     assert.ok(c, `${name} is a credential`);
     assert.match(c!.description ?? '', /sensitive/, `${name}: its description says it is sensitive`);
@@ -260,7 +262,7 @@ test('credentials: the agreed names and locations, all optional, each with exact
     'azure-subscription-id': { env: 'AZURE_SUBSCRIPTION_ID', applyTo: ['install', 'upgrade', 'uninstall'] },
     'broker-ca-cert': { path: '/cnab/app/certs/ca.crt' },
     'broker-ca-key': { path: '/cnab/app/certs/ca.key' },
-    'postgres-password': { env: 'EDGE_POSTGRES_PASSWORD', applyTo: ['install', 'upgrade'] },
+    'postgres-url': { env: 'EDGE_POSTGRES_URL', applyTo: ['install', 'upgrade'] },
     'eventhubs-connection-string': { env: 'EDGE_EVENTHUBS_CONNECTION_STRING', applyTo: ['install', 'upgrade'] },
   };
   assert.equal(M.credentials.map((c) => c.name).sort(), Object.keys(want).sort());

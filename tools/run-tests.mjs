@@ -4,7 +4,7 @@
 // Usage: node tools/run-tests.mjs [pattern]   e.g. `npm test -- broker` runs only matching files.
 import { spawn } from 'node:child_process';
 
-const pattern = process.argv[2] ? `${process.argv[2]}.*\\.test\\.js$` : '\\.test\\.js$';
+const pattern = process.argv[2] ? `(${process.argv[2]}).*\\.test\\.js$` : '\\.test\\.js$';
 const child = spawn(process.execPath, ['node_modules/uvu/bin.js', 'dist/test', pattern], { stdio: ['ignore', 'pipe', 'inherit'] });
 let out = '';
 child.stdout.on('data', (chunk) => {

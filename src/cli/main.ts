@@ -3,6 +3,8 @@
 import { parseArgs } from 'node:util';
 import { TopologyError } from '../topology/parse.js';
 import { up } from './up.js';
+import { certsRotate } from './certs.js';
+import { netnsUnavailable, sweepLeftovers } from '../netns/net.js';
 import { validate } from './validate.js';
 
 const USAGE = `usage: edge <command> [options]
@@ -10,6 +12,8 @@ const USAGE = `usage: edge <command> [options]
 commands:
   up         run the nested edge on this machine until Ctrl-C or --duration
   validate   check a topology file and print its levels
+  certs      certs rotate: new bridge certificates (and CA) for the running edge, no message lost
+  sweep      remove network namespaces left behind by crashed netns runs (never a live run's)
   help       this text
 
 edge up options:
@@ -21,6 +25,12 @@ edge up options:
   --summary-json FILE   write {sent, delivered, lost, duplicates, p50_ms, p99_ms, per_source}
   --drain-timeout S     how long to wait for queued messages after producers stop (default: 60)
   --quiet               no live line
+
+edge certs rotate options:
+  --data-dir DIR        the data dir of the running \`edge up\` (default: .edge)
+  --keep-ca             reissue the certificates from the current CA instead of a new CA
+  With an edge running, it restarts the brokers one by one in three phases (trust both CAs,
+  new certificates, drop the old CA); without one, it rotates the files for the next start.
 `;
 
 export class UsageError extends Error {
@@ -49,6 +59,18 @@ async function main(argv: string[]): Promise<number> {
       const target = values.target ?? 'local';
       if (target !== 'local' && target !== 'netns') throw new UsageError(`--target ${target} is not available; use --target local or --target netns (Kubernetes installs go through porter)`);
       return up({ target, topologyFile: values.topology, durationS: duration, dataDir: values['data-dir'] ?? '.edge', summaryJson: values['summary-json'], drainTimeoutS: drainTimeout, quiet: values.quiet ?? false });
+    }
+    case 'certs': {
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { 'data-dir': { type: 'string' }, 'keep-ca': { type: 'boolean' }, topology: { type: 'string' } }, strict: true });
+      if (positionals[0] !== 'rotate' || positionals.length !== 1) throw new UsageError('edge certs: the one subcommand is `rotate`');
+      return certsRotate({ dataDir: values['data-dir'] ?? '.edge', keepCa: values['keep-ca'] ?? false, topologyFile: values.topology });
+    }
+    case 'sweep': {
+      parseArgs({ args: rest, strict: true });
+      const reason = await netnsUnavailable();
+      if (reason) throw new Error(reason);
+      process.stdout.write(JSON.stringify({ removed: await sweepLeftovers() }) + '\n');
+      return 0;
     }
     case 'validate': {
       const { positionals } = parseArgs({ args: rest, allowPositionals: true, strict: true });

@@ -1,15 +1,20 @@
 // `edge up`: the local target, end to end, with a live line and a final account.
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { freePort } from '../common/proc.js';
 import { toolPath } from '../common/tools.js';
 import { loadOrCreateCredentials } from '../config/credentials.js';
 import { buildLocalPlan } from '../local/plan.js';
+import { ensureBrokerPki, pkiDirOf } from '../pki/broker-pki.js';
 import { BrokerMonitor } from '../local/monitor.js';
 import { LocalEdge, writePlanFiles, type TopicWatch } from '../local/run.js';
+import { storeWarnings } from '../local/gateway-stores.js';
 import { bridgeClientId } from '../config/mosquitto.js';
-import { NetnsEdge } from '../netns/edge.js';
+import { childListenerHosts, FORBIDDEN_EXAMPLE, NetnsEdge } from '../netns/edge.js';
+import { rotateRunning, runFiles, type RotationAnswer, type RotationRequest } from '../local/rotate.js';
+import type { ListenerHosts } from '../pki/broker-pki.js';
+import { egressOf, type Topology } from '../topology/model.js';
 import { INTERNET, netnsUnavailable, sweepLeftovers } from '../netns/net.js';
 import { loadTopology } from '../topology/parse.js';
 
@@ -31,8 +36,10 @@ export async function up(opts: UpOptions): Promise<number> {
   const topology = loadTopology(opts.topologyFile);
   const dataDir = resolve(opts.dataDir);
   const creds = loadOrCreateCredentials(topology, join(dataDir, 'secrets', 'credentials.json'));
+  const pki = await ensureBrokerPki(topology, pkiDirOf(dataDir), () => ['127.0.0.1']);
   const plan = await buildLocalPlan(topology, creds, {
     dataDir,
+    pki,
     daprdPath: toolPath('daprd'),
     mosquittoPath: toolPath('mosquitto'),
     nodePath: process.execPath,
@@ -42,7 +49,7 @@ export async function up(opts: UpOptions): Promise<number> {
   });
   writePlanFiles(plan);
   say(`topology ${topology.name}: ${topology.levels.map((l) => l.name).join(' <- ')} (data in ${dataDir})`);
-  return run(new LocalEdge(plan, say), new BrokerMonitor(), topology.levels.length, dataDir, opts);
+  return run(new LocalEdge(plan, say), new BrokerMonitor(), { topology, dataDir, hostsOf: () => ['127.0.0.1'] }, opts);
 }
 
 /** The same edge with each level in its own network namespace; torn down at the end. */
@@ -52,7 +59,7 @@ async function upNetns(opts: UpOptions): Promise<number> {
   const topology = loadTopology(opts.topologyFile);
   const dataDir = resolve(opts.dataDir);
   await sweepLeftovers();
-  const n = await NetnsEdge.create(topology, { dataDir, progress: say });
+  const n = await NetnsEdge.create(topology, { dataDir, progress: say, egress: true });
   try {
     say(`topology ${topology.name}: ${topology.levels.map((l) => l.name).join(' <- ')} in network namespaces (data in ${dataDir})`);
     for (const link of n.net.links.filter((l) => l.upper !== INTERNET)) say(`  link ${link.name}: ${link.lower}=${link.lowerAddress} ${link.upper}=${link.upperAddress}`);
@@ -63,12 +70,35 @@ async function upNetns(opts: UpOptions): Promise<number> {
       say(`  ip -n ${n.ns(leaf.name)} link set up0 down   # cut ${leaf.name}'s link to ${leaf.parent}: its broker holds what its producers send ("held" grows)`);
       say(`  ip -n ${n.ns(leaf.name)} link set up0 up     # restore: the bridge reconnects and the queue drains upward`);
       say(`  ip netns exec ${n.ns(leaf.name)} ip route    # ${leaf.name} has one route: the link to its parent`);
+      const proxy = n.proxyOf(leaf.name);
+      const allowed = egressOf(topology).allowDomains[0]!.replace(/^\./, '');
+      say(`and to watch the egress proxies (Squid per level, chained to the top; the internet namespace stands for the cloud):`);
+      say(`  ip netns exec ${proxy.ns} curl -s -x ${proxy.url} http://${allowed}/          # allow-listed: answered through every level's proxy`);
+      say(`  ip netns exec ${proxy.ns} curl -s -o /dev/null -w '%{http_code}\\n' -x ${proxy.url} http://${FORBIDDEN_EXAMPLE}/   # 403: not on the allow-list`);
+      say(`  ip netns exec ${proxy.ns} curl -s --max-time 3 http://${allowed}/             # fails: no level has a direct way out`);
     }
-    return await run(n.edge, new NetnsMonitor(n.edge), topology.levels.length, dataDir, opts);
+    say('starting the egress proxies (a Squid per level) and the internet stand-in');
+    await n.startEgress();
+    return await run(n.edge, new NetnsMonitor(n.edge), { topology, dataDir, hostsOf: (level) => childListenerHosts(topology, n.net, level) }, opts);
   } finally {
     await n.down();
     say('network namespaces removed');
   }
+}
+
+/** Performs a requested rotation and writes the answer `edge certs rotate` waits for. */
+async function answerRotation(edge: LocalEdge, ctx: RunContext): Promise<void> {
+  const files = runFiles(ctx.dataDir);
+  let request: RotationRequest = { keepCa: false, id: 'signal' };
+  if (existsSync(files.request)) request = JSON.parse(readFileSync(files.request, 'utf8')) as RotationRequest;
+  let answer: RotationAnswer;
+  try {
+    answer = { id: request.id, ok: true, ...(await rotateRunning(edge, ctx.topology, ctx.dataDir, ctx.hostsOf, request.keepCa, say)) };
+  } catch (err) {
+    answer = { id: request.id, ok: false, error: err instanceof Error ? err.message : String(err) };
+    say(`certificate rotation failed: ${answer.error}`);
+  }
+  writeFileSync(files.answer, JSON.stringify(answer, null, 2) + '\n');
 }
 
 interface LiveMonitor {
@@ -132,9 +162,24 @@ class NetnsMonitor implements LiveMonitor {
   }
 }
 
-async function run(edge: LocalEdge, monitor: LiveMonitor, levelCount: number, dataDir: string, opts: UpOptions): Promise<number> {
+interface RunContext {
+  topology: Topology;
+  dataDir: string;
+  /** The names in each level's server certificate (its child listeners' addresses). */
+  hostsOf: ListenerHosts;
+}
+
+async function run(edge: LocalEdge, monitor: LiveMonitor, ctx: RunContext, opts: UpOptions): Promise<number> {
   const plan = edge.plan;
+  const { dataDir } = ctx;
+  const levelCount = ctx.topology.levels.length;
+  const files = runFiles(dataDir);
   let interrupted = false;
+  // `edge certs rotate` signals SIGUSR2; the rotation runs in the main loop, never during a stop.
+  let rotationWanted = false;
+  const onRotate = (): void => void (rotationWanted = true);
+  process.on('SIGUSR2', onRotate);
+  writeFileSync(files.pid, `${process.pid}\n`);
   const onSignal = (): void => {
     if (interrupted) return;
     interrupted = true;
@@ -153,11 +198,15 @@ async function run(edge: LocalEdge, monitor: LiveMonitor, levelCount: number, da
     while (!interrupted && (opts.durationS === undefined || Date.now() - startedAt < opts.durationS * 1000)) {
       await new Promise((r) => setTimeout(r, 250));
       edge.check();
+      if (rotationWanted) {
+        rotationWanted = false;
+        await answerRotation(edge, ctx);
+      }
       if (!opts.quiet && Date.now() - lastPrint >= (process.stderr.isTTY ? 1000 : 5000)) {
         lastPrint = Date.now();
         edge.readReports();
-        edge.accounting.poll();
-        const s = edge.accounting.summary();
+        await edge.stores.poll();
+        const s = edge.stores.summary();
         const line = `${monitor.line()} | stored ${s.delivered}/${s.sent}`;
         process.stderr.write(process.stderr.isTTY ? `\r\x1b[K${line}` : `${line}\n`);
       }
@@ -174,14 +223,18 @@ async function run(edge: LocalEdge, monitor: LiveMonitor, levelCount: number, da
     await edge.stopAll();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('SIGUSR2', onRotate);
+    rmSync(files.pid, { force: true });
   }
   if (failure) throw new Error(failure);
 
   edge.readReports();
-  edge.accounting.poll();
-  const summary = edge.accounting.summary(plan.opcGroups);
+  await edge.stores.poll();
+  const summary = edge.stores.summary(plan.opcGroups);
+  const gatewaySinks = edge.stores.gatewaySinkStats();
   const brokers = Object.fromEntries(monitor.snapshot().map((f) => [f.level, { received: f.receivedTotal, sent: f.sentTotal, dropped: f.droppedTotal }]));
-  const result = { ...summary, broker_dropped: Object.values(brokers).reduce((n, b) => n + b.dropped, 0), brokers };
+  const result = { ...summary, gateway_sinks: gatewaySinks, broker_dropped: Object.values(brokers).reduce((n, b) => n + b.dropped, 0), brokers };
+  for (const line of storeWarnings(summary, gatewaySinks)) say(line);
   if (opts.summaryJson) writeFileSync(opts.summaryJson, JSON.stringify(result, null, 2) + '\n');
   process.stdout.write(JSON.stringify(result, null, 2) + '\n');
   if (summary.sent === 0) {
@@ -189,7 +242,7 @@ async function run(edge: LocalEdge, monitor: LiveMonitor, levelCount: number, da
     return 1;
   }
   if (summary.lost > 0) {
-    say(`${summary.lost} acknowledged message(s) did not reach the sink within the drain timeout`);
+    say(`${summary.lost} acknowledged message(s) did not reach every sink within the drain timeout`);
     return 1;
   }
   say(`ok: ${summary.delivered} of ${summary.sent} delivered through ${levelCount} levels, none lost, ${summary.duplicates} duplicates stored`);

@@ -156,7 +156,10 @@ export function eventHubsBinding(input: EventHubsBindingInput): DaprResource {
 
 /**
  * Resiliency for the gateway's outbound sink components (e.g. the Event Hubs binding): retries
- * with backoff and a circuit breaker inside daprd, and a timeout per call. Deliberately no
+ * with backoff and a circuit breaker inside daprd (one breaker per target component), and a
+ * timeout per call. Sinks the gateway writes in-process (PostgreSQL through the `pg` driver, the
+ * file) have the same policy in the gateway itself (workloads/data-gateway/src/circuit-breaker.ts),
+ * where an open circuit keeps their messages held, unacknowledged. Deliberately no
  * policy on the pub/sub component's INBOUND side: daprd's app channel has no timeout by default
  * (measured with Dapr 1.16.2: deliveries held 30.5 s by the gateway during a PostgreSQL outage were acknowledged normally, none redelivered; test/gateway-postgres.test.ts), and a
  * timeout there would leave the MQTT message un-acked for good; the gateway bounds and reports

@@ -3,6 +3,18 @@
 import { queueBounds, type Level, type StoreAndForward } from '../topology/model.js';
 import { MONITOR_USER, mosquittoPasswordLine, type BrokerUser, type Credentials } from './credentials.js';
 
+/** The TLS files of one broker, as paths where the broker reads them. */
+export interface BrokerTlsPaths {
+  /** CA certificates trusted on the child listener and by the bridge (two during a rotation). */
+  trustFile: string;
+  /** Presented on the child listener. */
+  serverCert: string;
+  serverKey: string;
+  /** Presented by the bridge to the parent; only for a level with a parent. */
+  bridgeCert?: string;
+  bridgeKey?: string;
+}
+
 export const TELEMETRY_TOPIC = 'telemetry';
 export const DEADLETTER_TOPIC = 'deadletter';
 
@@ -14,8 +26,15 @@ export interface BrokerPaths {
 
 export interface BrokerConfigInput {
   level: Level;
-  /** Address this broker's listeners bind to (127.0.0.1 locally, 0.0.0.0 in a pod). */
+  /** Address the workload listener binds to (127.0.0.1 locally, 0.0.0.0 in a pod). */
   bindAddress: string;
+  /**
+   * Addresses the child listener binds to, one listener each (the netns target: one per link to
+   * a child). Defaults to bindAddress.
+   */
+  childBindAddresses?: string[];
+  /** The child listener and the bridge speak TLS 1.2+ with client certificates, always. */
+  tls: BrokerTlsPaths;
   /** Listener ports; default to the topology's. Kubernetes uses the standard ports instead. */
   ports?: { workloadPort: number; childPort: number };
   /** Where the parent's child listener is reachable; undefined for the top level. */
@@ -36,7 +55,7 @@ export function bridgeConnectionName(level: string, parent: string): string {
 }
 
 export function renderMosquittoConf(input: BrokerConfigInput): string {
-  const { level, bindAddress, parent, paths } = input;
+  const { level, bindAddress, parent, paths, tls } = input;
   const ports = input.ports ?? level.broker;
   const { maxQueuedMessages, maxQueuedBytes } = queueBounds(input.storeAndForward);
   const lines = [
@@ -71,11 +90,22 @@ export function renderMosquittoConf(input: BrokerConfigInput): string {
     '',
     `# This level's own workloads (their Dapr sidecars).`,
     `listener ${ports.workloadPort} ${bindAddress}`,
-    '',
-    `# Bridges of child levels connect here; nothing connects downward.`,
-    `listener ${ports.childPort} ${bindAddress}`,
   ];
+  for (const address of input.childBindAddresses ?? [bindAddress]) {
+    lines.push(
+      '',
+      '# Bridges of child levels connect here (nothing connects downward): TLS 1.2 or later, and',
+      '# a client certificate from this install\'s CA as well as the bridge user\'s password.',
+      `listener ${ports.childPort} ${address}`,
+      `cafile ${tls.trustFile}`,
+      `certfile ${tls.serverCert}`,
+      `keyfile ${tls.serverKey}`,
+      'require_certificate true',
+      'tls_version tlsv1.2',
+    );
+  }
   if (parent) {
+    if (!tls.bridgeCert || !tls.bridgeKey) throw new Error(`level ${level.name} has a parent but no bridge client certificate`);
     lines.push(
       '',
       `# The one outbound link: a bridge to the parent level ${level.parent}.`,
@@ -86,6 +116,13 @@ export function renderMosquittoConf(input: BrokerConfigInput): string {
       `remote_username ${parent.bridgeUser.username}`,
       `remote_password ${parent.bridgeUser.password}`,
       `local_clientid ${bridgeClientId(level.name)}-local`,
+      '# mTLS to the parent: its certificate must name the address dialled and come from a trusted',
+      '# CA. The files are read again at every connection attempt.',
+      `bridge_cafile ${tls.trustFile}`,
+      `bridge_certfile ${tls.bridgeCert}`,
+      `bridge_keyfile ${tls.bridgeKey}`,
+      'bridge_tls_version tlsv1.2',
+      'bridge_insecure false',
       '# A persistent session at both ends keeps queued messages across link and broker restarts.',
       'cleansession false',
       'start_type automatic',

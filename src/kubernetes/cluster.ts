@@ -144,10 +144,14 @@ export async function applySecret(core: k8s.CoreV1Api, namespace: string, spec: 
 }
 
 export async function readSecretKey(core: k8s.CoreV1Api, namespace: string, name: string, key: string): Promise<string | undefined> {
+  return (await readSecretData(core, namespace, name))?.[key];
+}
+
+/** Every key of a Secret, decoded; undefined when there is no such Secret. */
+export async function readSecretData(core: k8s.CoreV1Api, namespace: string, name: string): Promise<Record<string, string> | undefined> {
   try {
     const s = await core.readNamespacedSecret({ name, namespace });
-    const v = s.data?.[key];
-    return v === undefined ? undefined : Buffer.from(v, 'base64').toString('utf8');
+    return Object.fromEntries(Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
   } catch (err) {
     if (isNotFound(err)) return undefined;
     throw err;

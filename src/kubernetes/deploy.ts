@@ -1,15 +1,17 @@
 // The bundle's actions as plain functions the zx steps call: validate everything first, then
 // platform (Dapr, broker, proxy per level, parent first), then the application layer.
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { brokerPkiLayout, ensureBrokerPki, pkiEntries, readPkiMaterial, writePkiEntries, type PkiMaterial } from '../pki/broker-pki.js';
 import { ensureCredentials, type Credentials } from '../config/credentials.js';
 import { loadTopology } from '../topology/parse.js';
 import { levelUsers } from '../config/mosquitto.js';
 import { parentFirst, rootLevel, type Topology } from '../topology/model.js';
 import { toolsDir } from '../common/tools.js';
-import { apiFor, applySecret, checkCluster, ensureNamespace, readSecretKey, requireCrds, sweepNamespace, type ClusterCheck } from './cluster.js';
+import { apiFor, applySecret, checkCluster, ensureNamespace, readSecretData, readSecretKey, requireCrds, sweepNamespace, type ClusterCheck } from './cluster.js';
 import { applyRelease, ensureDependencies, uninstallRelease, type ReleaseOutcome } from './helm.js';
-import { credentialOf, DEFAULT_IMAGES, namespaceOf, renderDeployment, type LevelRender } from './render.js';
+import { childListenerNames, credentialOf, DEFAULT_IMAGES, namespaceOf, renderDeployment, type LevelRender } from './render.js';
 import { imageRef, refString, type BundleInputs } from './inputs.js';
 import { connectClusters, disconnectClusters } from './arc.js';
 
@@ -41,6 +43,7 @@ export interface StepReport {
 }
 
 const CREDENTIALS_SECRET = 'edge-credentials';
+const PKI_SECRET = 'edge-broker-pki';
 export const DAPR_NAMESPACE = 'dapr-system';
 const DAPR_CRDS = ['components.dapr.io', 'configurations.dapr.io', 'resiliencies.dapr.io'];
 
@@ -82,6 +85,27 @@ async function loadCredentials(ctx: DeployContext): Promise<Credentials> {
   return creds;
 }
 
+/**
+ * The bridge links' PKI, kept in a Secret at the top level beside the credentials: made on the
+ * first install, reused by every later one (a new CA would cut every bridge until all levels
+ * have rolled). Worked on in a private temporary directory, removed at once.
+ */
+async function loadBrokerPki(ctx: DeployContext): Promise<PkiMaterial> {
+  const root = rootLevel(ctx.topology);
+  const { core } = apiFor(kubeconfigOf(ctx, root.name));
+  const ns = namespaceOf(ctx.inputs, root.name);
+  const dir = mkdtempSync(join(tmpdir(), 'edge-pki-'));
+  try {
+    const layout = brokerPkiLayout(ctx.topology, join(dir, 'pki'));
+    writePkiEntries(layout, (await readSecretData(core, ns, PKI_SECRET)) ?? {});
+    const pki = await ensureBrokerPki(ctx.topology, layout.dir, (level) => childListenerNames(ctx.topology, ctx.inputs, level));
+    await applySecret(core, ns, { name: PKI_SECRET, stringData: pkiEntries(pki) }, root.name);
+    return readPkiMaterial(pki);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 function daprChartDir(ctx: DeployContext): string | undefined {
   const candidates = [ctx.inputs.daprChartDir, join(ctx.inputs.chartsDir, '..', 'vendor-charts', `dapr-${ctx.inputs.daprVersion}`), join(toolsDir(), 'charts', `dapr-${ctx.inputs.daprVersion}`)];
   return candidates.find((d): d is string => !!d && existsSync(join(d, 'Chart.yaml')));
@@ -113,7 +137,8 @@ export async function installOrUpgrade(ctx: DeployContext, extraDaprValues: Reco
   const started = Date.now();
   const report: StepReport = { action: ctx.inputs.action, topology: ctx.topology.name, platform: {}, levels: {}, changes: 0, durationS: 0 };
   const creds = await loadCredentials(ctx);
-  const rendered = renderDeployment(ctx.topology, ctx.inputs, creds);
+  const pki = await loadBrokerPki(ctx);
+  const rendered = renderDeployment(ctx.topology, ctx.inputs, creds, pki);
   const chart = (name: string): string => join(ctx.inputs.chartsDir, name);
   for (const dir of new Set(rendered.flatMap((l) => l.releases.map((r) => r.chart)))) await ensureDependencies(chart(dir));
 

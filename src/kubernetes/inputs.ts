@@ -2,6 +2,7 @@
 // porter.yaml). Every problem is reported at once, with the parameter or credential to fix.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseSinks } from '../../workloads/data-gateway/src/routes.js';
 
 export type Action = 'install' | 'upgrade' | 'uninstall';
 export const ACTIONS: readonly Action[] = ['install', 'upgrade', 'uninstall'];
@@ -29,7 +30,12 @@ export interface BundleInputs {
   azure: { clientId?: string; clientSecret?: string; tenantId?: string; subscriptionId?: string; armEndpoint?: string; authorityHost?: string };
   daprVersion: string;
   sensorIntervalMs: number;
-  sink: 'file' | 'postgresql' | 'eventhubs';
+  /** The data gateway's stores, e.g. "file,postgresql"; undefined: as the topology says. */
+  sinks?: string;
+  /** Credential postgres-url (secret: only ever written into a cluster Secret). */
+  postgresUrl?: string;
+  /** Credential eventhubs-connection-string (secret: only ever written into a cluster Secret). */
+  eventHubsConnectionString?: string;
   egressAllowDomains: string[];
   arcEnabled: boolean;
   fluxEnabled: boolean;
@@ -149,7 +155,9 @@ export function readInputs(action: string | undefined, env: NodeJS.ProcessEnv = 
     },
     daprVersion: env.EDGE_DAPR_VERSION || '1.16.2',
     sensorIntervalMs: int('EDGE_SENSOR_INTERVAL_MS', 1000, 1),
-    sink: oneOf('EDGE_SINK', ['file', 'postgresql', 'eventhubs'] as const, 'file'),
+    sinks: env.EDGE_SINKS?.trim() || undefined,
+    postgresUrl: env.EDGE_POSTGRES_URL?.trim() || undefined,
+    eventHubsConnectionString: env.EDGE_EVENTHUBS_CONNECTION_STRING?.trim() || undefined,
     egressAllowDomains: (env.EDGE_EGRESS_ALLOW_DOMAINS ?? 'management.azure.com,login.microsoftonline.com').split(',').map((d) => d.trim()).filter(Boolean),
     arcEnabled: bool('EDGE_ARC_ENABLED'),
     fluxEnabled: bool('EDGE_FLUX_ENABLED'),
@@ -173,6 +181,8 @@ export function readInputs(action: string | undefined, env: NodeJS.ProcessEnv = 
       if (used && !existsSync(path)) problems.push(`credential ${credential}: no kubeconfig at ${path}; pass it with a credential set (porter credentials generate)`);
     }
   }
+  // The selection's form here; what it needs (routes, credentials) once the topology is read.
+  if (inputs.sinks) problems.push(...parseSinks(inputs.sinks, 'parameter sinks').problems);
   if (inputs.fluxEnabled && !inputs.fluxRepoUrl) problems.push('parameter flux-repo-url is required when flux-enabled=true');
   if (!existsSync(topologyFile)) problems.push(`topology file ${topologyFile} does not exist`);
   if (problems.length > 0) throw new InputError(problems);

@@ -3,6 +3,7 @@
 // same generators the local target uses; the charts only place them.
 import { createHash } from 'node:crypto';
 import type { Credentials } from '../config/credentials.js';
+import type { PkiMaterial } from '../pki/broker-pki.js';
 import { brokerUrl, daprConfiguration, pubsubComponent, resiliencyPolicy } from '../config/dapr.js';
 import { renderAclFile, renderMosquittoConf, renderPasswordFile } from '../config/mosquitto.js';
 import { renderSquidConf } from '../config/squid.js';
@@ -11,6 +12,7 @@ import { workloadEnv } from '../topology/workload-env.js';
 import { readPlcConfig } from '../../workloads/opc-plc/src/config.js';
 import { publishedNodesForConfig } from '../../workloads/opc-plc/src/publishednodes.js';
 import { imageRef, refString, type BundleInputs, type ImageRef } from './inputs.js';
+import { renderGatewaySinks, type GatewaySinksRender } from './gateway-sinks.js';
 
 export const PART_OF = 'nested-edge';
 export const BROKER_PORTS = { workloadPort: 1883, childPort: 1884 };
@@ -79,11 +81,25 @@ function endpointsOf(topology: Topology, inputs: BundleInputs, level: Level, fro
   return { brokerHost: host!, brokerPort: Number(port ?? BROKER_PORTS.childPort), proxyHost: host!, sameCluster };
 }
 
-export function renderDeployment(topology: Topology, inputs: BundleInputs, creds: Credentials): LevelRender[] {
-  return parentFirst(topology).map((level) => renderLevel(topology, inputs, creds, level));
+/**
+ * The names a level's children dial to reach its child listener (its server certificate's
+ * names): the Service inside the cluster, and the configured address for a child on another.
+ */
+export function childListenerNames(topology: Topology, inputs: BundleInputs, level: string): string[] {
+  const names = [`broker.${namespaceOf(inputs, level)}.svc.cluster.local`];
+  const remote = inputs.clusters[level]?.brokerAddress?.split(':')[0];
+  if (remote && topology.levels.some((c) => c.parent === level && credentialOf(inputs, c.name) !== credentialOf(inputs, level))) names.push(remote);
+  return names;
 }
 
-function renderLevel(topology: Topology, inputs: BundleInputs, creds: Credentials, level: Level): LevelRender {
+/** Where the broker pod finds its TLS files: beside its config, from the same Secret. */
+const BROKER_TLS_PATHS = { trustFile: '/mosquitto/config/trust.crt', serverCert: '/mosquitto/config/server.crt', serverKey: '/mosquitto/config/server.key', bridgeCert: '/mosquitto/config/bridge.crt', bridgeKey: '/mosquitto/config/bridge.key' };
+
+export function renderDeployment(topology: Topology, inputs: BundleInputs, creds: Credentials, pki: PkiMaterial): LevelRender[] {
+  return parentFirst(topology).map((level) => renderLevel(topology, inputs, creds, pki, level));
+}
+
+function renderLevel(topology: Topology, inputs: BundleInputs, creds: Credentials, pki: PkiMaterial, level: Level): LevelRender {
   const namespace = namespaceOf(inputs, level.name);
   const parent = level.parent === undefined ? undefined : levelByName(topology, level.parent);
   const parentEp = parent ? endpointsOf(topology, inputs, parent, level) : undefined;
@@ -98,6 +114,7 @@ function renderLevel(topology: Topology, inputs: BundleInputs, creds: Credential
     level,
     bindAddress: '0.0.0.0',
     ports: BROKER_PORTS,
+    tls: parent ? BROKER_TLS_PATHS : { trustFile: BROKER_TLS_PATHS.trustFile, serverCert: BROKER_TLS_PATHS.serverCert, serverKey: BROKER_TLS_PATHS.serverKey },
     parent: parent && parentEp ? { host: parentEp.brokerHost, port: parentEp.brokerPort, bridgeUser: creds.levels[parent.name]!.bridges[level.name]! } : undefined,
     storeAndForward: topology.storeAndForward,
     paths: { persistenceDir: '/mosquitto/data', passwordFile: '/mosquitto/config/passwd', aclFile: '/mosquitto/config/acl' },
@@ -106,7 +123,10 @@ function renderLevel(topology: Topology, inputs: BundleInputs, creds: Credential
   // The password file's salts are random: its checksum covers the users and passwords instead,
   // so an unchanged install renders an unchanged checksum.
   const users = JSON.stringify(creds.levels[level.name]);
-  secrets.push({ name: BROKER_SECRET, stringData: { 'mosquitto.conf': conf, passwd: renderPasswordFile(level.name, creds), acl } });
+  const tls = pki.levels[level.name];
+  if (!tls) throw new Error(`the broker PKI has no certificates for level ${level.name}`);
+  const tlsFiles: Record<string, string> = { 'trust.crt': pki.trust, 'server.crt': tls.serverCert, 'server.key': tls.serverKey, ...(tls.bridgeCert && tls.bridgeKey ? { 'bridge.crt': tls.bridgeCert, 'bridge.key': tls.bridgeKey } : {}) };
+  secrets.push({ name: BROKER_SECRET, stringData: { 'mosquitto.conf': conf, passwd: renderPasswordFile(level.name, creds), acl, ...tlsFiles } });
   const { maxQueuedBytes } = queueBounds(topology.storeAndForward);
   releases.push({
     name: 'broker',
@@ -114,7 +134,7 @@ function renderLevel(topology: Topology, inputs: BundleInputs, creds: Credential
     values: {
       level: { name: level.name, isa95: level.isa95, parent: level.parent ?? '' },
       image: imageValues(imageRef(inputs, 'mosquitto', DEFAULT_IMAGES.mosquitto!)),
-      config: { existingSecret: BROKER_SECRET, checksum: sha256(conf + acl + users) },
+      config: { existingSecret: BROKER_SECRET, checksum: sha256(conf + acl + users + Object.values(tlsFiles).join('')) },
       ports: { workloads: BROKER_PORTS.workloadPort, children: BROKER_PORTS.childPort },
       persistence: { enabled: true, size: `${Math.max(1, Math.ceil((2 * maxQueuedBytes) / 2 ** 30))}Gi` },
       networkPolicy: {
@@ -159,14 +179,20 @@ function renderLevel(topology: Topology, inputs: BundleInputs, creds: Credential
     resources.push(pubsubComponent({ componentName, appId: w.name, urlSecret: { name: secretName, key: 'url' } }));
     resources.push(resiliencyPolicy(componentName, w.name));
   }
+  // The gateway's stores: their credentials in Secrets, their Dapr bindings with resiliency.
+  const gatewaySinks = new Map(level.workloads.filter((w) => w.type === 'data-gateway').map((w) => [w.name, renderGatewaySinks(inputs, w)]));
+  for (const g of gatewaySinks.values()) {
+    secrets.push(...g.secrets);
+    resources.push(...g.resources);
+  }
   releases.push({ name: 'dapr-resources', chart: 'dapr-resources', values: { level: { name: level.name }, resources } });
 
-  for (const w of level.workloads) releases.push(workloadRelease(inputs, level, w, namespace));
+  for (const w of level.workloads) releases.push(workloadRelease(inputs, level, w, namespace, gatewaySinks.get(w.name)));
   return { level, namespace, credential: credentialOf(inputs, level.name), secrets, releases };
 }
 
-function workloadRelease(inputs: BundleInputs, level: Level, w: Workload, namespace: string): ReleaseSpec {
-  const env = workloadEnv(w);
+function workloadRelease(inputs: BundleInputs, level: Level, w: Workload, namespace: string, sinks?: GatewaySinksRender): ReleaseSpec {
+  const env = sinks?.env ?? workloadEnv(w);
   if (w.type === 'temperature-sensor') env.SENSOR_INTERVAL_MS = String(inputs.sensorIntervalMs);
   const values: Record<string, unknown> = {
     level: { name: level.name },
@@ -187,6 +213,7 @@ function workloadRelease(inputs: BundleInputs, level: Level, w: Workload, namesp
     }
   }
   if (w.type === 'opc-plc') values.opc = { port: Number(w.config.port ?? 50000) };
+  if (sinks) Object.assign(values, sinks.values);
   return { name: w.name, chart: w.type, values };
 }
 

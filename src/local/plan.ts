@@ -6,8 +6,10 @@ import { fileURLToPath } from 'node:url';
 import { brokerUrl, localFileSecretStore, pubsubComponent, resiliencyPolicy, toYaml } from '../config/dapr.js';
 import { type Credentials } from '../config/credentials.js';
 import { renderAclFile, renderMosquittoConf, renderPasswordFile } from '../config/mosquitto.js';
+import type { BrokerPki } from '../pki/broker-pki.js';
 import { levelByName, parentFirst, usesDapr, type Level, type Topology, type Workload } from '../topology/model.js';
 import { workloadEnv } from '../topology/workload-env.js';
+import { planGatewayStores, type GatewayStoresOutput, type GatewayStoresPlan } from './gateway-stores.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -27,7 +29,10 @@ export interface ProcessPlan {
 
 export interface BrokerPlan {
   level: Level;
+  /** Where the workload listener is. */
   host: string;
+  /** Where the child listener(s) are (TLS). */
+  childHosts: string[];
   process: ProcessPlan;
   persistenceDir: string;
 }
@@ -55,6 +60,8 @@ export interface LocalPlan {
   /** In start order: consumers before producers, servers before their clients. */
   workloads: WorkloadPlan[];
   sinkFile: string;
+  /** The data gateway's stores (what the runner starts for it and reads back). */
+  gatewayStores?: GatewayStoresPlan;
   monitor: Array<{ level: string; host: string; port: number; username: string; password: string }>;
   /** DataSetWriterGroup -> opc-plc workload name, for the summary. */
   opcGroups: Record<string, string>;
@@ -66,11 +73,16 @@ export interface PlanOptions {
   mosquittoPath: string;
   nodePath: string;
   /**
-   * Address of a level's broker (both listeners bind it, its sidecars and its children's bridges
-   * dial it); the local target puts every level on 127.0.0.1, the netns target on the level's
-   * own address inside its namespace.
+   * Address of a level's broker workload listener (its sidecars dial it); the local target puts
+   * every level on 127.0.0.1, as does the netns target, on each namespace's own loopback.
    */
   hostOf: (level: string) => string;
+  /** Addresses of a level's child listener(s); defaults to [hostOf(level)]. */
+  childHostsOf?: (level: string) => string[];
+  /** The address a child level's bridge dials; defaults to hostOf(parent). */
+  parentAddressOf?: (child: string, parent: string) => string;
+  /** The bridge links' certificates (made by ensureBrokerPki with childHostsOf's names). */
+  pki: BrokerPki;
   /**
    * Where a level's sidecars and apps listen (Dapr APIs, app channel, OPC UA server): reachable
    * from that level only. Defaults to hostOf; the netns target keeps them on the namespace's
@@ -91,6 +103,8 @@ const START_ORDER: Record<Workload['type'], number> = { 'data-gateway': 0, 'opc-
 
 export async function buildLocalPlan(topology: Topology, creds: Credentials, opts: PlanOptions): Promise<LocalPlan> {
   const appHostOf = opts.appHostOf ?? opts.hostOf;
+  const childHostsOf = opts.childHostsOf ?? ((level: string) => [opts.hostOf(level)]);
+  const parentAddressOf = opts.parentAddressOf ?? ((_child: string, parent: string) => opts.hostOf(parent));
   const wrapped = (level: string, command: string, args: string[]): { command: string; args: string[] } => (opts.wrap ? opts.wrap(level, command, args) : { command, args });
   const files: FileToWrite[] = [];
   const brokers: BrokerPlan[] = [];
@@ -98,16 +112,21 @@ export async function buildLocalPlan(topology: Topology, creds: Credentials, opt
   const monitor: LocalPlan['monitor'] = [];
   const opcGroups: Record<string, string> = {};
   let sinkFile = '';
+  let gatewayStores: GatewayStoresPlan | undefined;
 
   for (const level of parentFirst(topology)) {
     const dir = join(opts.dataDir, level.name, 'broker');
     const paths = { persistenceDir: join(dir, 'data'), passwordFile: join(dir, 'passwd'), aclFile: join(dir, 'acl') };
     const parentLevel = level.parent === undefined ? undefined : levelByName(topology, level.parent);
     const bridgeUser = parentLevel ? creds.levels[parentLevel.name]?.bridges[level.name] : undefined;
+    const tlsFiles = opts.pki.levels[level.name];
+    if (!tlsFiles) throw new Error(`the broker PKI has no certificates for level ${level.name}`);
     const conf = renderMosquittoConf({
       level,
       bindAddress: opts.hostOf(level.name),
-      parent: parentLevel && bridgeUser ? { host: opts.hostOf(parentLevel.name), port: parentLevel.broker.childPort, bridgeUser } : undefined,
+      childBindAddresses: childHostsOf(level.name),
+      tls: { trustFile: opts.pki.trustFile, serverCert: tlsFiles.server.cert, serverKey: tlsFiles.server.key, bridgeCert: tlsFiles.bridge?.cert, bridgeKey: tlsFiles.bridge?.key },
+      parent: parentLevel && bridgeUser ? { host: parentAddressOf(level.name, parentLevel.name), port: parentLevel.broker.childPort, bridgeUser } : undefined,
       storeAndForward: topology.storeAndForward,
       paths,
       runAsUser: opts.runAsUser,
@@ -119,6 +138,7 @@ export async function buildLocalPlan(topology: Topology, creds: Credentials, opt
     brokers.push({
       level,
       host: opts.hostOf(level.name),
+      childHosts: childHostsOf(level.name),
       persistenceDir: paths.persistenceDir,
       process: { name: `${level.name}/mosquitto`, ...wrapped(level.name, opts.mosquittoPath, ['-c', join(dir, 'mosquitto.conf')]), env: {}, logFile: join(dir, 'mosquitto.log') },
     });
@@ -152,22 +172,27 @@ export async function buildLocalPlan(topology: Topology, creds: Credentials, opt
           env.PUBLISHED_NODES_FILE = join(wdir, 'publishednodes.json');
         }
       }
+      let gateway: GatewayStoresOutput | undefined;
       if (workload.type === 'data-gateway') {
         sinkFile = join(wdir, 'sink.jsonl');
         env.GATEWAY_SINK_FILE = sinkFile;
+        gateway = planGatewayStores({ workload, wdir, env, appId: workload.name, isolated: opts.wrap !== undefined }, 'edge-secrets');
+        Object.assign(env, gateway.env);
+        gatewayStores = gateway.stores;
       }
       if (usesDapr(workload.type)) {
         const componentName = 'pubsub';
         const componentsDir = join(wdir, 'components');
         const secretsFile = join(wdir, 'secrets.json');
         const user = creds.levels[level.name]!.workloads[workload.name]!;
-        files.push({ path: secretsFile, content: JSON.stringify({ 'broker-url': brokerUrl(user, opts.hostOf(level.name), level.broker.workloadPort) }), secret: true });
+        files.push({ path: secretsFile, content: JSON.stringify({ 'broker-url': brokerUrl(user, opts.hostOf(level.name), level.broker.workloadPort), ...gateway?.secrets }), secret: true });
         files.push({
           path: join(componentsDir, 'components.yaml'),
           content: toYaml([
             localFileSecretStore('edge-secrets', secretsFile, workload.name),
             pubsubComponent({ componentName, appId: workload.name, urlSecret: { name: 'broker-url', key: 'broker-url' }, secretStore: 'edge-secrets' }),
             resiliencyPolicy(componentName, workload.name),
+            ...(gateway?.components ?? []),
           ]),
           secret: false,
         });
@@ -213,5 +238,5 @@ export async function buildLocalPlan(topology: Topology, creds: Credentials, opt
     }
   }
   workloads.sort((a, b) => START_ORDER[a.workload.type] - START_ORDER[b.workload.type]);
-  return { dataDir: opts.dataDir, files, brokers, workloads, sinkFile, monitor, opcGroups };
+  return { dataDir: opts.dataDir, files, brokers, workloads, sinkFile, gatewayStores, monitor, opcGroups };
 }

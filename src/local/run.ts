@@ -1,6 +1,6 @@
 // The local target: the whole nested edge as processes on this machine. Starts brokers parent
 // first, then each workload beside its daprd, watches, and on stop drains and accounts.
-import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname } from 'node:path';
 import mqtt from 'mqtt';
@@ -8,7 +8,9 @@ import { startProcess, waitFor, type ManagedProcess } from '../common/proc.js';
 import { writeSecretFile } from '../config/credentials.js';
 import type { BrokerPlan, LocalPlan, ProcessPlan, WorkloadPlan } from './plan.js';
 import { SinkAccounting, type ProducerRun } from './summary.js';
+import { LocalStores } from './gateway-stores.js';
 import { bounceSession, type MqttSession } from './mqtt-session.js';
+import { bridgeClientId } from '../config/mosquitto.js';
 
 export interface Progress {
   (msg: string): void;
@@ -96,7 +98,10 @@ export class LocalEdge {
   private readonly started: Started[] = [];
   private unexpected: string | undefined;
   private stopping = false;
+  /** The sink file's accounting (the stores' summary covers every sink). */
   readonly accounting: SinkAccounting;
+  /** The data gateway's stores: started before it, read back for the summary, stopped last. */
+  readonly stores: LocalStores;
   private producerRuns: ProducerRun[] = [];
   /** Processes stopped on purpose by `kill` (fault injection): their exit is no failure. */
   private readonly expectedExits = new WeakSet<ManagedProcess>();
@@ -108,6 +113,7 @@ export class LocalEdge {
     options: { probe?: EdgeProbe } = {},
   ) {
     this.accounting = new SinkAccounting(plan.sinkFile, () => this.producerRuns);
+    this.stores = new LocalStores(plan.gatewayStores, this.accounting, () => this.producerRuns, progress);
     this.probe = options.probe ?? hostProbe;
   }
 
@@ -126,10 +132,11 @@ export class LocalEdge {
 
   async start(): Promise<void> {
     for (const b of this.plan.brokers) {
-      this.progress(`starting broker ${b.level.name} (ISA-95 ${b.level.isa95}) on ${b.host}:${b.level.broker.workloadPort}/${b.level.broker.childPort}${b.level.parent ? `, bridged to ${b.level.parent}` : ''}`);
+      this.progress(`starting broker ${b.level.name} (ISA-95 ${b.level.isa95}) on ${b.host}:${b.level.broker.workloadPort}${b.childHosts.length ? `, children on ${b.childHosts.map((h) => `${h}:${b.level.broker.childPort}`).join(' ')} (mTLS)` : ''}${b.level.parent ? `, bridged to ${b.level.parent}` : ''}`);
       this.brokers.push(this.launch(b.process));
       await this.brokerReady(b);
     }
+    await this.stores.start();
     for (const w of this.plan.workloads) {
       if (w.waitForFile) {
         const file = w.waitForFile;
@@ -147,7 +154,9 @@ export class LocalEdge {
     const level = b.level.name;
     await waitFor(`broker ${level}`, async () => {
       this.check();
-      return (await this.probe.tcp(level, b.host, b.level.broker.workloadPort)) && (await this.probe.tcp(level, b.host, b.level.broker.childPort));
+      if (!(await this.probe.tcp(level, b.host, b.level.broker.workloadPort))) return false;
+      for (const host of b.childHosts) if (!(await this.probe.tcp(level, host, b.level.broker.childPort))) return false;
+      return true;
     }, 15_000);
   }
 
@@ -241,6 +250,31 @@ export class LocalEdge {
     await this.probe.bounceSession(w.level.name, ep, session);
   }
 
+  /**
+   * Restarts every broker gracefully (SIGTERM: it saves its queues first), parent first, each
+   * once its bridge is back at its parent, so every bridge reconnects to an already restarted
+   * parent and reads its certificate files afresh. Producers' sidecars retry meanwhile; nothing
+   * they had acknowledged is lost (persistent sessions, persistence on).
+   */
+  async restartBrokers(): Promise<void> {
+    for (const b of this.plan.brokers) await this.restartBroker(b.level.name);
+  }
+
+  async restartBroker(level: string): Promise<void> {
+    const b = this.plan.brokers.find((x) => x.level.name === level);
+    if (!b) throw new Error(`no broker of level ${level}`);
+    const parentLog = b.level.parent === undefined ? undefined : this.plan.brokers.find((x) => x.level.name === b.level.parent)?.process.logFile;
+    const from = parentLog ? fileSize(parentLog) : 0;
+    await this.kill(b.process.name, 'SIGTERM');
+    await this.relaunch(b.process.name);
+    if (!parentLog) return;
+    // The parent logs each accepted bridge: "New client connected from <addr> as bridge-<level> (...".
+    const accepted = new RegExp(`connected from \\S+ as ${bridgeClientId(level)} `);
+    await waitFor(`${level}'s bridge accepted by ${b.level.parent} (see ${parentLog})`, () => (this.check(), accepted.test(readFrom(parentLog, from))), 30_000, 200).catch((err: Error) => {
+      throw new Error(`${err.message}; ${b.process.logFile} ends:\n${tail(b.process.logFile)}`);
+    });
+  }
+
   /** Every process started so far, by name (for footprint measurements). */
   processes(): Array<{ name: string; pid: number }> {
     const all = [...this.brokers, ...this.started.flatMap((s) => (s.daprd ? [s.app, s.daprd] : [s.app]))];
@@ -273,12 +307,12 @@ export class LocalEdge {
     this.readReports();
   }
 
-  /** Waits until every acknowledged message is in the sink, or the timeout passes. */
+  /** Waits until every acknowledged message is in every sink, or the timeout passes. */
   async drain(timeoutMs: number): Promise<number> {
     const started = Date.now();
     for (;;) {
-      this.accounting.poll();
-      const missing = this.accounting.missing();
+      await this.stores.poll();
+      const missing = this.stores.missing();
       if (missing === 0 || Date.now() - started > timeoutMs) return (Date.now() - started) / 1000;
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -292,7 +326,16 @@ export class LocalEdge {
       await s.daprd?.stop(10_000);
     }
     for (const b of [...this.brokers].reverse()) await b.stop(10_000);
+    await this.stores.stop();
   }
+}
+
+function fileSize(file: string): number {
+  return existsSync(file) ? statSync(file).size : 0;
+}
+
+function readFrom(file: string, offset: number): string {
+  return existsSync(file) ? readFileSync(file).subarray(offset).toString('utf8') : '';
 }
 
 function tail(file: string, lines = 15): string {

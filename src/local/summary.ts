@@ -1,5 +1,6 @@
-// End-to-end accounting: what producers say the sidecar acknowledged, against what the sink
-// holds. Fed incrementally (the sink can be large), so it can also watch a drain progress.
+// End-to-end accounting: what producers say the sidecar acknowledged, against what a sink
+// holds. Fed incrementally (the sink can be large), so it can also watch a drain progress: from
+// the sink file here, or record by record by another reader (PostgreSQL, postgres-accounting.ts).
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import type { StoredRecord } from '../../workloads/data-gateway/src/file-sink.js';
 
@@ -26,6 +27,8 @@ export interface RunSummary {
   delivered: number;
   lost: number;
   duplicates: number;
+  /** Records stored after a later seq of the same producer run (per-source order broken). */
+  out_of_order: number;
   p50_ms: number | null;
   p99_ms: number | null;
   per_source: Record<string, SourceSummary | { values: number; via: string }>;
@@ -42,15 +45,19 @@ export class SinkAccounting {
   private readonly latencies = new Map<string, number[]>();
   /** OPC UA values delivered per run and DataSetWriterGroup (the opc-plc they came from). */
   private readonly valuesByGroup = new Map<string, Map<string, number>>();
+  /** Highest seq seen so far per run, in sink order, and how often a lower one came after it. */
+  private readonly highest = new Map<string, number>();
+  private readonly outOfOrder = new Map<string, number>();
 
   constructor(
-    private readonly sinkFile: string,
+    /** The JSON-lines file to read; undefined when the records are fed with `record`. */
+    private readonly sinkFile: string | undefined,
     private readonly runs: () => ProducerRun[],
   ) {}
 
   /** Reads whatever the sink appended since the last call. */
   poll(): void {
-    if (!existsSync(this.sinkFile)) return;
+    if (this.sinkFile === undefined || !existsSync(this.sinkFile)) return;
     const size = statSync(this.sinkFile).size;
     if (size <= this.offset) return;
     const fd = openSync(this.sinkFile, 'r');
@@ -61,15 +68,19 @@ export class SinkAccounting {
       const text = this.partial + chunk.subarray(0, n).toString('utf8');
       const lines = text.split('\n');
       this.partial = lines.pop() ?? '';
-      for (const line of lines) if (line.trim()) this.add(JSON.parse(line) as SinkLine);
+      for (const line of lines) if (line.trim()) this.record(JSON.parse(line) as SinkLine);
     } finally {
       closeSync(fd);
     }
     if (this.offset < size) this.poll();
   }
 
-  private add(r: SinkLine): void {
+  /** Counts one stored record, in the order the sink holds them. */
+  record(r: SinkLine): void {
     const key = `${r.source}:${r.epoch}`;
+    const highest = this.highest.get(key) ?? 0;
+    if (r.seq < highest) this.outOfOrder.set(key, (this.outOfOrder.get(key) ?? 0) + 1);
+    else this.highest.set(key, r.seq);
     let m = this.seqs.get(key);
     if (!m) this.seqs.set(key, (m = new Map()));
     m.set(r.seq, (m.get(r.seq) ?? 0) + 1);
@@ -131,6 +142,7 @@ export class SinkAccounting {
     }
     const sorted = keys.flatMap((k) => this.latencies.get(k) ?? []).sort((a, b) => a - b);
     const pct = (p: number): number | null => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : null);
-    return { sent, delivered, lost, duplicates, p50_ms: pct(50), p99_ms: pct(99), per_source: perSource };
+    const outOfOrder = keys.reduce((n, k) => n + (this.outOfOrder.get(k) ?? 0), 0);
+    return { sent, delivered, lost, duplicates, out_of_order: outOfOrder, p50_ms: pct(50), p99_ms: pct(99), per_source: perSource };
   }
 }

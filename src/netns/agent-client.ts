@@ -5,7 +5,7 @@ import { createWriteStream, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
-import type { AgentReply, AgentRequest } from './agent.js';
+import type { AgentReply, AgentRequest, AgentTls } from './agent.js';
 import { inNamespace } from './net.js';
 
 const AGENT = fileURLToPath(new URL('./agent.js', import.meta.url));
@@ -108,8 +108,9 @@ export class NsAgent {
     return this.request({ op: 'mqtt-subscribe', url, username, password, topic, timeoutMs });
   }
 
-  mqttPublish(url: string, username: string, password: string, topic: string, payload: string, timeoutMs = 5_000): Promise<AgentReply> {
-    return this.request({ op: 'mqtt-publish', url, username, password, topic, payload, timeoutMs });
+  /** Publishes one QoS 1 message; an mqtts:// URL needs `tls` (file paths). */
+  mqttPublish(url: string, username: string, password: string, topic: string, payload: string, timeoutMs = 5_000, tls?: AgentTls): Promise<AgentReply> {
+    return this.request({ op: 'mqtt-publish', url, username, password, topic, payload, timeoutMs, tls });
   }
 
   async mqttReceived(): Promise<string[]> {

@@ -5,6 +5,7 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { createServer as createHttpServer, request } from 'node:http';
 import { createInterface } from 'node:readline';
+import { readFileSync } from 'node:fs';
 import mqtt from 'mqtt';
 import { bounceSession } from '../local/mqtt-session.js';
 
@@ -16,7 +17,7 @@ export type AgentRequest =
   | { op: 'serve-tcp'; host: string; port: number }
   | { op: 'lookup'; name: string }
   | { op: 'mqtt-subscribe'; url: string; username: string; password: string; topic: string; timeoutMs: number }
-  | { op: 'mqtt-publish'; url: string; username: string; password: string; topic: string; payload: string; timeoutMs: number }
+  | { op: 'mqtt-publish'; url: string; username: string; password: string; topic: string; payload: string; timeoutMs: number; tls?: AgentTls }
   | { op: 'mqtt-received' }
   | { op: 'http-get'; url: string; timeoutMs: number }
   | { op: 'mqtt-watch'; url: string; username: string; password: string; clientId: string; topics: string[]; timeoutMs: number }
@@ -147,12 +148,20 @@ async function lookupName(req: Extract<AgentRequest, { op: 'lookup' }>): Promise
   }
 }
 
+/** TLS for an mqtts:// URL: files the agent reads (it runs as root on the same filesystem). */
+export interface AgentTls {
+  ca: string;
+  cert?: string;
+  key?: string;
+}
+
 const received: string[] = [];
 const mqttClients: mqtt.MqttClient[] = [];
 
-function mqttConnect(url: string, username: string, password: string, timeoutMs: number): Promise<mqtt.MqttClient> {
+function mqttConnect(url: string, username: string, password: string, timeoutMs: number, tls?: AgentTls): Promise<mqtt.MqttClient> {
   return new Promise((resolve, reject) => {
-    const client = mqtt.connect(url, { username, password, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: timeoutMs, clean: true });
+    const tlsOptions = tls ? { ca: readFileSync(tls.ca), ...(tls.cert && tls.key ? { cert: readFileSync(tls.cert), key: readFileSync(tls.key) } : {}), rejectUnauthorized: true } : {};
+    const client = mqtt.connect(url, { username, password, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: timeoutMs, clean: true, ...tlsOptions });
     const timer = setTimeout(() => {
       client.end(true);
       reject(new Error('ETIMEDOUT'));
@@ -185,7 +194,7 @@ async function mqttSubscribe(req: Extract<AgentRequest, { op: 'mqtt-subscribe' }
 async function mqttPublish(req: Extract<AgentRequest, { op: 'mqtt-publish' }>): Promise<Omit<AgentReply, 'ms'>> {
   let client: mqtt.MqttClient | undefined;
   try {
-    client = await mqttConnect(req.url, req.username, req.password, req.timeoutMs);
+    client = await mqttConnect(req.url, req.username, req.password, req.timeoutMs, req.tls);
     await client.publishAsync(req.topic, req.payload, { qos: 1 });
     return { ok: true };
   } catch (err) {

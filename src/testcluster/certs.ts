@@ -1,11 +1,7 @@
-// The PKI of a throw-away control plane, made with the openssl CLI (OpenSSL 3: `req -x509 -CA`).
-// All keys are ECDSA P-256: instant to generate, accepted by every Kubernetes component.
-import { execFile } from 'node:child_process';
+// The PKI of a throw-away control plane, made with the shared openssl helpers (src/pki/).
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-
-const run = promisify(execFile);
+import { issueCert, makeCa, openssl } from '../pki/openssl.js';
 
 export interface ClusterPki {
   caCert: string;
@@ -19,50 +15,16 @@ export interface ClusterPki {
   adminKey: string;
 }
 
-const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-
-/**
- * The environment for openssl: node-opcua-crypto restores OPENSSL_CONF by assigning its old
- * value back, which turns "unset" into the string "undefined" for the rest of the process.
- */
-function opensslEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  if (env.OPENSSL_CONF === 'undefined' || env.OPENSSL_CONF === '') delete env.OPENSSL_CONF;
-  return env;
-}
-
-async function openssl(args: string[]): Promise<void> {
-  try {
-    await run('openssl', args, { timeout: 30_000, env: opensslEnv() });
-  } catch (err) {
-    const e = err as Error & { stderr?: string };
-    throw new Error(`openssl ${args[0]} failed: ${e.stderr?.trim() || e.message}`);
-  }
-}
-
-/** A certificate signed by the CA. `san` entries look like `IP:127.0.0.1` or `DNS:localhost`. */
+/** A certificate signed by the CA in `dir`. */
 async function leaf(dir: string, name: string, subject: string, usage: 'serverAuth' | 'clientAuth', san: string[] = []): Promise<[string, string]> {
-  const cert = join(dir, `${name}.crt`);
-  const key = join(dir, `${name}.key`);
-  await openssl([
-    'req', '-x509', ...EC, '-keyout', key, '-out', cert, '-days', '365', '-subj', subject,
-    '-CA', join(dir, 'ca.crt'), '-CAkey', join(dir, 'ca.key'),
-    '-addext', 'basicConstraints=critical,CA:FALSE',
-    '-addext', 'keyUsage=critical,digitalSignature,keyEncipherment',
-    '-addext', `extendedKeyUsage=${usage}`,
-    ...(san.length ? ['-addext', `subjectAltName=${san.join(',')}`] : []),
-  ]);
-  return [cert, key];
+  const out = await issueCert({ cert: join(dir, 'ca.crt'), key: join(dir, 'ca.key') }, { cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) }, { subject, usage, san });
+  return [out.cert, out.key];
 }
 
 export async function makePki(dir: string, serviceIp: string): Promise<ClusterPki> {
   const caCert = join(dir, 'ca.crt');
   const caKey = join(dir, 'ca.key');
-  await openssl([
-    'req', '-x509', ...EC, '-keyout', caKey, '-out', caCert, '-days', '3650', '-subj', '/CN=edge-testcluster-ca',
-    '-addext', 'basicConstraints=critical,CA:TRUE',
-    '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
-  ]);
+  await makeCa({ cert: caCert, key: caKey }, 'edge-testcluster-ca');
   const saKey = join(dir, 'sa.key');
   const saPub = join(dir, 'sa.pub');
   const [[apiserverCert, apiserverKey], [adminCert, adminKey]] = await Promise.all([

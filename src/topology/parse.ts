@@ -2,7 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import yaml from 'js-yaml';
-import { knownConfigKeys } from './workload-env.js';
+import { knownConfigKeys, workloadEnv } from './workload-env.js';
+import { resolveRouting } from '../../workloads/data-gateway/src/routes.js';
 import { DEFAULT_EGRESS, WORKLOAD_TYPES, type Egress, type Level, type StoreAndForward, type Topology, type Workload, type WorkloadConfig, type WorkloadType } from './model.js';
 
 export class TopologyError extends Error {
@@ -237,6 +238,12 @@ export function validateTopology(t: Topology, problems: string[]): void {
     for (const w of level.workloads) {
       if (w.type === 'data-gateway' && root && level !== root) {
         problems.push(`level ${level.name}: data-gateway must run at the top level (${root.name}), the only level that reaches the data stores`);
+      }
+      if (w.type === 'data-gateway') {
+        // The gateway's own parser: the same words here as when it starts.
+        const env = workloadEnv(w);
+        const routing = resolveRouting({ sinks: env.GATEWAY_SINKS, routes: env.GATEWAY_ROUTES, topic: 'telemetry', deadLetterTopic: 'deadletter' });
+        for (const p of routing.problems) problems.push(`level ${level.name}/${w.name}: config ${p.replace(/GATEWAY_SINKS/g, 'sinks').replace(/GATEWAY_ROUTES/g, 'routes')}`);
       }
       if (w.type === 'opc-publisher') {
         const target = w.config.endpointWorkload;

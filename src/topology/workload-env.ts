@@ -18,9 +18,11 @@ const ENV_NAMES: Record<WorkloadType, Record<string, string>> = {
   'opc-publisher': { batchSize: 'BATCH_SIZE', batchIntervalMs: 'BATCH_INTERVAL_MS', reconnectMaxDelayMs: 'OPC_RECONNECT_MAX_DELAY_MS' },
   'data-gateway': {
     fsync: 'GATEWAY_FSYNC',
-    // Credentials (GATEWAY_PG_URL / PG*, the Event Hubs connection string) are secrets, never
-    // topology config: the renderers put them in the environment from a secret.
+    // Credentials (the PostgreSQL URL, the Event Hubs connection string) are secrets, never
+    // topology config: the local target hands the URL over in a 0600 file, Kubernetes through
+    // secretKeyRef (src/local/gateway-stores.ts, src/kubernetes/gateway-sinks.ts).
     sinks: 'GATEWAY_SINKS',
+    routes: 'GATEWAY_ROUTES',
     batchSize: 'GATEWAY_BATCH_SIZE',
     batchMaxWaitMs: 'GATEWAY_BATCH_MAX_WAIT_MS',
     resequenceHoldMs: 'GATEWAY_RESEQUENCE_HOLD_MS',

@@ -7,6 +7,8 @@ Call it with a dict:
   env          dict of chart-fixed environment variables (e.g. OPC_PORT); the `env` value may
                repeat one only with the same value
   defaultEnv   dict of environment defaults that `env` values MAY override
+  secretEnv    list of {name, secretName, key}: variables read from a Secret (secretKeyRef), so
+               a credential never passes through values; `env` may not set these names
   ports        list of extra container ports ({name, containerPort})
   tcpProbePort name or number of a port to probe with tcpSocket instead of GET /healthz, /readyz
   volumes      list of extra pod volumes
@@ -29,6 +31,11 @@ Call it with a dict:
 {{- end }}
 {{- end }}
 {{- $env := merge (deepCopy $fixed) ($v.env | default dict) (.defaultEnv | default dict) }}
+{{- range $s := (.secretEnv | default list) }}
+{{- if hasKey $env $s.name }}
+{{- fail (printf "%s: env.%s is set in values, but the chart reads it from Secret %s (key %s): a credential never goes through values; remove it from env" $ctx.Chart.Name $s.name $s.secretName $s.key) }}
+{{- end }}
+{{- end }}
 {{- /* Pod labels: the standard labels win over podLabels; Dapr workloads may reach the broker. */}}
 {{- $podLabels := merge (include "edge-workload.labels" $ctx | fromYaml) ($v.podLabels | default dict) }}
 {{- if $v.dapr.enabled }}
@@ -117,6 +124,13 @@ spec:
             {{- range $key := keys $env | sortAlpha }}
             - name: {{ $key }}
               value: {{ get $env $key | toString | quote }}
+            {{- end }}
+            {{- range $s := (.secretEnv | default list) }}
+            - name: {{ $s.name }}
+              valueFrom:
+                secretKeyRef:
+                  name: {{ $s.secretName | quote }}
+                  key: {{ $s.key | quote }}
             {{- end }}
           ports:
             - name: health

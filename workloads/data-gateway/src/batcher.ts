@@ -3,8 +3,10 @@
 // sink is retried with backoff for as long as it takes: the callers' promises stay pending, so
 // their messages stay unacknowledged in the broker session (back-pressure, nothing dropped).
 // Answering RETRY to Dapr instead would leave mqtt3 messages un-acked for good and stall the
-// subscription once the broker's in-flight window is full.
+// subscription once the broker's in-flight window is full. After repeated failures a circuit
+// breaker stops the attempts for a while (one probe write then tells whether the store is back).
 import type { Logger } from '../../shared/src/log.js';
+import { CircuitBreaker, type BreakerOptions, type BreakerState } from './circuit-breaker.js';
 import type { StoredRecord } from './file-sink.js';
 import { RejectedRecordError, type Sink } from './sink.js';
 
@@ -13,8 +15,10 @@ export interface BatcherOptions {
   maxWaitMs: number;
   retryInitialMs?: number;
   retryMaxMs: number;
-  /** A sink down longer than this is reported as an error (and counted); holding goes on. */
+  /** The hold bound: a sink down longer than this is reported as an error (and counted); holding goes on. */
   holdAlarmMs: number;
+  /** Circuit breaker; without it, attempts go on with backoff only. */
+  breaker?: BreakerOptions;
 }
 
 export interface BatcherStats {
@@ -28,10 +32,15 @@ export interface BatcherStats {
   longestOutageMs: number;
   /** Down right now, since (ISO time), or null. */
   downSince: string | null;
+  /** Records that waited longer than the hold bound before the sink had them (written late, not lost). */
+  heldBeyondBound: number;
+  breaker: BreakerState;
+  breakerOpens: number;
 }
 
 interface Pending {
   record: StoredRecord;
+  queuedAt: number;
   resolve: () => void;
   reject: (err: Error) => void;
 }
@@ -39,7 +48,8 @@ interface Pending {
 const defaultSleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export class SinkBatcher {
-  readonly stats: BatcherStats = { batches: 0, written: 0, failedAttempts: 0, rejected: 0, holdAlarms: 0, longestOutageMs: 0, downSince: null };
+  readonly stats: BatcherStats = { batches: 0, written: 0, failedAttempts: 0, rejected: 0, holdAlarms: 0, longestOutageMs: 0, downSince: null, heldBeyondBound: 0, breaker: 'closed', breakerOpens: 0 };
+  private readonly breaker: CircuitBreaker | undefined;
   private queue: Pending[] = [];
   private inFlight = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -52,13 +62,16 @@ export class SinkBatcher {
     private readonly opts: BatcherOptions,
     private readonly log: Logger,
     private readonly sleep: (ms: number) => Promise<void> = defaultSleep,
-  ) {}
+    now: () => number = Date.now,
+  ) {
+    this.breaker = opts.breaker ? new CircuitBreaker(opts.breaker, now) : undefined;
+  }
 
   /** Resolves once the record is in the sink; rejects only with RejectedRecordError (or on shutdown). */
   add(record: StoredRecord): Promise<void> {
     if (this.closed) return Promise.reject(new Error(`sink ${this.sink.name} is closing`));
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ record, resolve, reject });
+      this.queue.push({ record, queuedAt: Date.now(), resolve, reject });
       this.schedule();
     });
   }
@@ -107,6 +120,7 @@ export class SinkBatcher {
     if (!outcome) {
       this.stats.batches += 1;
       this.stats.written += batch.length;
+      this.countHeldBeyondBound(batch);
       for (const p of batch) p.resolve();
       return;
     }
@@ -128,14 +142,37 @@ export class SinkBatcher {
     }
   }
 
+  /** The hold bound overflowed for these records: counted and logged, never silent. */
+  private countHeldBeyondBound(batch: Pending[]): void {
+    const now = Date.now();
+    const late = batch.filter((p) => now - p.queuedAt > this.opts.holdAlarmMs).length;
+    if (late === 0) return;
+    this.stats.heldBeyondBound += late;
+    this.log.warn('records written after waiting beyond the hold bound (none lost; they were acknowledged only now)', { sink: this.sink.name, records: late, boundMs: this.opts.holdAlarmMs, total: this.stats.heldBeyondBound });
+  }
+
+  /** Waits while the circuit is open; resolves when a write may be tried. */
+  private async permitted(): Promise<void> {
+    for (;;) {
+      const permit = this.breaker?.permit() ?? { ok: true };
+      this.stats.breaker = this.breaker?.state ?? 'closed';
+      if (permit.ok) return;
+      if (this.abandoned) throw new Error(`sink ${this.sink.name} abandoned at shutdown while its circuit was open`);
+      await this.sleep(Math.min(permit.retryInMs, this.opts.retryMaxMs));
+    }
+  }
+
   /** Writes until it works; returns the rejection when the store refuses the data itself. */
   private async attempt(records: StoredRecord[]): Promise<RejectedRecordError | undefined> {
     let delay = this.opts.retryInitialMs ?? 100;
     let since: number | undefined;
     let lastAlarm = 0;
     for (let attempt = 1; ; attempt++) {
+      await this.permitted();
       try {
         await this.sink.write(records);
+        this.breaker?.succeeded();
+        this.stats.breaker = 'closed';
         if (since !== undefined) {
           const downMs = Date.now() - since;
           this.stats.longestOutageMs = Math.max(this.stats.longestOutageMs, downMs);
@@ -144,7 +181,15 @@ export class SinkBatcher {
         }
         return undefined;
       } catch (err) {
-        if (err instanceof RejectedRecordError) return err;
+        if (err instanceof RejectedRecordError) {
+          this.breaker?.succeeded(); // the store answered: it is up, the record is what is wrong
+          return err;
+        }
+        if (this.breaker?.failed()) {
+          this.stats.breakerOpens = this.breaker.opens;
+          this.log.warn('circuit open: no writes to this sink for a while, then one probe; its messages stay held', { sink: this.sink.name, openMs: this.opts.breaker?.openMs, opens: this.breaker.opens });
+        }
+        this.stats.breaker = this.breaker?.state ?? 'closed';
         if (this.abandoned) throw new Error(`sink ${this.sink.name} abandoned at shutdown while down: ${(err as Error).message}`);
         this.stats.failedAttempts += 1;
         const now = Date.now();
@@ -166,7 +211,8 @@ export class SinkBatcher {
             error: String(err),
           });
         }
-        await this.sleep(delay);
+        // An open circuit does its own waiting (permitted); otherwise back off before the next try.
+        if (this.breaker?.state !== 'open') await this.sleep(delay);
         delay = Math.min(delay * 2, this.opts.retryMaxMs);
       }
     }

@@ -1,7 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { EnvReader, readCommon, type CommonConfig } from '../../shared/src/env.js';
+import { resolveRouting, SINK_KINDS, type Route, type SinkKind } from './routes.js';
 
-export const SINK_KINDS = ['file', 'postgresql', 'eventhubs'] as const;
-export type SinkKind = (typeof SINK_KINDS)[number];
+export { parseSinks, SINK_KINDS, type Route, type SinkKind } from './routes.js';
 
 export interface BatchConfig {
   /** A batch is written as soon as it holds this many records... */
@@ -24,8 +25,10 @@ export interface EventHubsConfig {
 export interface GatewayConfig extends CommonConfig {
   appHost: string;
   appPort: number;
-  /** The route of `topic`: every sink must have a message before it is acknowledged. */
+  /** Every selected sink (GATEWAY_SINKS). */
   sinks: SinkKind[];
+  /** Topic -> sinks: a message is acknowledged once every sink of its route has it. */
+  routes: Route[];
   sinkFile: string;
   deadLetterTopic: string;
   /** fdatasync before acknowledging: durable before ack. Off only for throwaway benchmarks. */
@@ -44,25 +47,14 @@ export interface GatewayConfig extends CommonConfig {
   holdAlarmMs: number;
   /** Backoff between attempts on a failing sink: 100 ms doubling up to this. */
   retryMaxMs: number;
+  /** A sink's circuit opens after this many consecutive failed writes... */
+  breakerFailures: number;
+  /** ...and stays open (no writes, messages held) this long before one probe write. */
+  breakerOpenMs: number;
   /** Larger messages are dead-lettered. */
   maxMessageBytes: number;
   postgres: PostgresConfig;
   eventHubs: EventHubsConfig;
-}
-
-/** Parses `file,postgresql`: known kinds, no repeats, at least one. Returns the problems found. */
-export function parseSinks(raw: string, variable = 'GATEWAY_SINKS'): { sinks: SinkKind[]; problems: string[] } {
-  const problems: string[] = [];
-  const sinks: SinkKind[] = [];
-  const names = raw.split(',').map((s) => s.trim());
-  if (names.every((n) => n === '')) return { sinks, problems: [`${variable} names no sink; use one or more of ${SINK_KINDS.join(', ')}, comma-separated`] };
-  for (const name of names) {
-    if (name === '') problems.push(`${variable} has an empty entry ("${raw}")`);
-    else if (!(SINK_KINDS as readonly string[]).includes(name)) problems.push(`${variable}: unknown sink "${name}"; known: ${SINK_KINDS.join(', ')}`);
-    else if (sinks.includes(name as SinkKind)) problems.push(`${variable} lists "${name}" twice`);
-    else sinks.push(name as SinkKind);
-  }
-  return { sinks, problems };
 }
 
 const PG_TABLE = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -70,7 +62,7 @@ const PG_TABLE = /^[a-z_][a-z0-9_]{0,62}$/;
 export function readGatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   const r = new EnvReader(env);
   const common = readCommon(r, 'data-gateway');
-  const { sinks, problems } = parseSinks(env.GATEWAY_SINKS ?? 'file');
+  const { sinks, routes, problems } = resolveRouting({ sinks: env.GATEWAY_SINKS, routes: env.GATEWAY_ROUTES, topic: common.topic, deadLetterTopic: env.DEADLETTER_TOPIC || 'deadletter' });
   r.problems.push(...problems);
   const batchDefault = { maxBatch: r.int('GATEWAY_BATCH_SIZE', 100, 1, 10_000), maxWaitMs: r.int('GATEWAY_BATCH_MAX_WAIT_MS', 10, 0, 60_000) };
   const batch = {} as Record<SinkKind, BatchConfig>;
@@ -78,18 +70,19 @@ export function readGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     const prefix = `GATEWAY_${kind.toUpperCase()}`;
     batch[kind] = { maxBatch: r.int(`${prefix}_BATCH_SIZE`, batchDefault.maxBatch, 1, 10_000), maxWaitMs: r.int(`${prefix}_BATCH_MAX_WAIT_MS`, batchDefault.maxWaitMs, 0, 60_000) };
   }
-  const postgres: PostgresConfig = { url: r.optionalString('GATEWAY_PG_URL'), table: r.string('GATEWAY_PG_TABLE', 'telemetry') };
+  const postgres: PostgresConfig = { url: readPostgresUrl(r, env), table: r.string('GATEWAY_PG_TABLE', 'telemetry') };
   if (!PG_TABLE.test(postgres.table)) r.problems.push(`GATEWAY_PG_TABLE must be a lower-case SQL identifier (got "${postgres.table}")`);
-  if (sinks.includes('postgresql') && postgres.url === undefined && !env.PGHOST && !env.PGDATABASE) {
-    r.problems.push('GATEWAY_SINKS has postgresql: set GATEWAY_PG_URL, or PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE');
+  if (sinks.includes('postgresql') && postgres.url === undefined && !env.GATEWAY_PG_URL_FILE && !env.PGHOST && !env.PGDATABASE) {
+    r.problems.push('GATEWAY_SINKS has postgresql: set GATEWAY_PG_URL_FILE (a 0600 file holding the URL) or GATEWAY_PG_URL (from a Secret), or PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE');
   }
-  if (postgres.url !== undefined && !/^postgres(ql)?:\/\//.test(postgres.url)) r.problems.push('GATEWAY_PG_URL must start with postgres:// or postgresql:// (value not shown: it holds a password)');
+  if (postgres.url !== undefined && !/^postgres(ql)?:\/\//.test(postgres.url)) r.problems.push(`${env.GATEWAY_PG_URL_FILE ? 'the URL in GATEWAY_PG_URL_FILE' : 'GATEWAY_PG_URL'} must start with postgres:// or postgresql:// (value not shown: it holds a password)`);
   const eventHubs: EventHubsConfig = { bindingName: r.string('GATEWAY_EVENTHUBS_BINDING', 'eventhubs') };
   const config: GatewayConfig = {
     ...common,
     appHost: r.string('APP_HOST', '127.0.0.1'),
     appPort: r.int('APP_PORT', 3000, 1, 65535),
     sinks,
+    routes,
     sinkFile: sinks.includes('file') ? r.string('GATEWAY_SINK_FILE') : (r.optionalString('GATEWAY_SINK_FILE') ?? ''),
     deadLetterTopic: r.string('DEADLETTER_TOPIC', 'deadletter'),
     fsync: r.bool('GATEWAY_FSYNC', true),
@@ -97,6 +90,8 @@ export function readGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     resequenceHoldMs: r.int('GATEWAY_RESEQUENCE_HOLD_MS', 2_000, 0, 60_000),
     holdAlarmMs: r.int('GATEWAY_HOLD_ALARM_MS', 60_000, 100, 86_400_000),
     retryMaxMs: r.int('GATEWAY_RETRY_MAX_MS', 2_000, 10, 60_000),
+    breakerFailures: r.int('GATEWAY_BREAKER_FAILURES', 5, 1, 1_000),
+    breakerOpenMs: r.int('GATEWAY_BREAKER_OPEN_MS', 5_000, 10, 600_000),
     maxMessageBytes: r.int('GATEWAY_MAX_MESSAGE_BYTES', 256 * 1024, 1024, 16 * 1024 * 1024),
     postgres,
     eventHubs,
@@ -106,4 +101,27 @@ export function readGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
   }
   r.done();
   return config;
+}
+
+/**
+ * The PostgreSQL URL holds a password: it comes from a file only its owner can read (the local
+ * target writes one, mode 0600) or from an env variable filled from a Secret (Kubernetes
+ * secretKeyRef); it never appears in an argument list, a log line or a generated config.
+ */
+function readPostgresUrl(r: EnvReader, env: NodeJS.ProcessEnv): string | undefined {
+  const direct = r.optionalString('GATEWAY_PG_URL');
+  const file = r.optionalString('GATEWAY_PG_URL_FILE');
+  if (file === undefined) return direct;
+  if (direct !== undefined) {
+    r.problems.push('set GATEWAY_PG_URL or GATEWAY_PG_URL_FILE, not both');
+    return direct;
+  }
+  try {
+    const url = readFileSync(file, 'utf8').trim();
+    if (url === '') r.problems.push(`GATEWAY_PG_URL_FILE: ${file} is empty; write the postgres:// URL into it`);
+    return url || undefined;
+  } catch (err) {
+    r.problems.push(`GATEWAY_PG_URL_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); point it at the file holding the postgres:// URL`);
+    return undefined;
+  }
 }

@@ -1,8 +1,9 @@
-// data-gateway: at the top level, receives `telemetry` through its Dapr sidecar, de-duplicates
-// by message id, puts each source's messages back in order, stores each message in every routed
-// sink (file, PostgreSQL, Event Hubs), and only then acknowledges it to Dapr. While a sink is
-// down the gateway holds the acknowledgement (the message stays in the broker session) instead
-// of answering RETRY, which would wedge the mqtt3 subscription.
+// data-gateway: at the top level, receives each routed topic (`telemetry` by default) through its
+// Dapr sidecar, de-duplicates by message id, puts each source's messages back in order, stores
+// each message in every sink of its route (file, PostgreSQL, Event Hubs), and only then
+// acknowledges it to Dapr. While a sink is down the gateway holds the acknowledgement (the
+// message stays in the broker session) instead of answering RETRY, which would wedge the mqtt3
+// subscription; it never answers RETRY at all (see delivery.ts).
 import { writeFileSync, renameSync } from 'node:fs';
 import { CommunicationProtocolEnum, DaprPubSubStatusEnum, DaprServer, LogLevel } from '@dapr/dapr';
 import { createLogger } from '../../shared/src/log.js';
@@ -13,7 +14,8 @@ import { JsonLinesSink } from './file-sink.js';
 import { PostgresSink } from './postgres-sink.js';
 import { EventHubsSink } from './eventhubs-sink.js';
 import { SinkBatcher } from './batcher.js';
-import { Router, SinkSet } from './router.js';
+import { Router, SinkSet, type DeadLetter } from './router.js';
+import { DeliveryGate, holdUntilDone } from './delivery.js';
 import type { Sink } from './sink.js';
 import { healthPort, startHealthServer } from '../../shared/src/health.js';
 
@@ -43,7 +45,8 @@ async function main(): Promise<void> {
       log.warn('sink not reachable at start; messages will wait for it', { sink: sink.name, error: String(err) });
     }
   }
-  const batchers = sinks.map((sink) => new SinkBatcher(sink, { ...config.batch[sink.name as SinkKind], retryMaxMs: config.retryMaxMs, holdAlarmMs: config.holdAlarmMs }, log));
+  const breaker = { failureThreshold: config.breakerFailures, openMs: config.breakerOpenMs };
+  const batchers = new Map(sinks.map((sink) => [sink.name as SinkKind, new SinkBatcher(sink, { ...config.batch[sink.name as SinkKind], retryMaxMs: config.retryMaxMs, holdAlarmMs: config.holdAlarmMs, breaker }, log)]));
   const server = new DaprServer({
     serverHost: config.appHost,
     serverPort: String(config.appPort),
@@ -54,47 +57,66 @@ async function main(): Promise<void> {
     clientOptions: { daprHost: config.daprHost, daprPort: String(config.daprHttpPort) },
     logger: { level: LogLevel.Error },
   });
-  const router = new Router(
-    new SinkSet(batchers),
-    async (payload) => {
+  let stopping = false;
+  const hold = { retryMaxMs: config.retryMaxMs };
+  // A failed dead-letter publish (broker away) is tried again while its delivery stays held.
+  const deadLetter = (payload: DeadLetter): Promise<void> =>
+    holdUntilDone(async () => {
       const { error } = await server.client.pubsub.publish(config.pubsubName, config.deadLetterTopic, payload as unknown as object, RAW_PAYLOAD);
       if (error) throw new Error(`dead-letter publish failed: ${error.message}`);
       log.warn('dead-lettered', { reason: payload.reason });
-    },
-    { resequenceHoldMs: config.resequenceHoldMs, maxMessageBytes: config.maxMessageBytes },
-  );
-
-  const stats = () => ({
-    source: config.source,
-    ...router.stats,
-    resequencer: router.resequencer.stats,
-    sinks: Object.fromEntries(batchers.map((b) => [b.sink.name, { ...b.stats, pending: b.pending }])),
+    }, 'dead-letter publish', log, () => stopping, hold);
+  // One router per route: its own de-duplication and resequencing, the route's sinks only.
+  const routes = config.routes.map((route) => {
+    const router = new Router(new SinkSet(route.sinks.map((k) => batchers.get(k)!)), deadLetter, { resequenceHoldMs: config.resequenceHoldMs, maxMessageBytes: config.maxMessageBytes });
+    return { route, router, gate: new DeliveryGate((data) => router.handle(data), log, hold) };
   });
+
+  const stats = () => {
+    const total = { received: 0, stored: 0, duplicates: 0, deadLettered: 0 };
+    const resequencer = { inOrder: 0, afterGap: 0, gaps: 0, late: 0 };
+    const delivery = { retried: 0, unanswered: 0 };
+    for (const { router, gate } of routes) {
+      for (const k of Object.keys(total) as Array<keyof typeof total>) total[k] += router.stats[k];
+      for (const k of Object.keys(resequencer) as Array<keyof typeof resequencer>) resequencer[k] += router.resequencer.stats[k];
+      delivery.retried += gate.stats.retried;
+      delivery.unanswered += gate.stats.unanswered;
+    }
+    return {
+      source: config.source,
+      ...total,
+      resequencer,
+      delivery,
+      routes: Object.fromEntries(routes.map(({ route, router }) => [route.topic, { sinks: route.sinks, ...router.stats }])),
+      sinks: Object.fromEntries([...batchers.values()].map((b) => [b.sink.name, { ...b.stats, pending: b.pending }])),
+    };
+  };
   const writeReport = (): void => {
     if (!config.reportFile) return;
     writeFileSync(`${config.reportFile}.tmp`, JSON.stringify(stats()) + '\n');
     renameSync(`${config.reportFile}.tmp`, config.reportFile);
   };
 
-  await server.pubsub.subscribe(config.pubsubName, config.topic, async (data: unknown) => {
-    try {
-      const outcome = await router.handle(data);
+  for (const { route, gate } of routes) {
+    await server.pubsub.subscribe(config.pubsubName, route.topic, async (data: unknown) => {
+      // SUCCESS once stored (or dead-lettered, or a duplicate); otherwise held, never RETRY.
+      const outcome = await gate.deliver(data);
       if (outcome.kind === 'duplicate') log.debug('duplicate skipped', { id: outcome.id });
       return DaprPubSubStatusEnum.SUCCESS;
-    } catch (err) {
-      // Only a failed dead-letter publish or a shutdown gets here: not stored, not acknowledged.
-      log.error('message not stored, asking for redelivery', { error: String(err) });
-      return DaprPubSubStatusEnum.RETRY;
-    }
-  }, undefined, { rawPayload: true }); // the SDK JSON-encodes values: a boolean arrives as "true"
+    }, undefined, { rawPayload: true }); // the SDK JSON-encodes values: a boolean arrives as "true"
+  }
 
   onShutdown(log, async () => {
     clearInterval(reportTimer);
-    // Deliveries in progress finish first (they need the sinks), then the sinks flush and close.
-    const stopped = server.stop();
-    router.resequencer.flush();
-    await stopped;
-    await Promise.all(batchers.map((b) => b.close(8_000)));
+    // New deliveries are held unanswered; those in progress finish (they need the sinks), the
+    // sinks flush and close (bounded), then the server answers what finished and closes.
+    stopping = true;
+    for (const { gate, router } of routes) {
+      gate.stop();
+      router.resequencer.flush();
+    }
+    await Promise.all([...batchers.values()].map((b) => b.close(8_000)));
+    await server.stop();
     writeReport();
     log.info('final stats', stats());
   });
@@ -104,7 +126,7 @@ async function main(): Promise<void> {
   startHealthServer(healthPort(), () => ready);
   await server.start();
   ready = true;
-  log.info('gateway ready', { sinks: config.sinks, file: config.sinkFile || undefined, topic: config.topic, resequenceHoldMs: config.resequenceHoldMs });
+  log.info('gateway ready', { sinks: config.sinks, routes: config.routes, file: config.sinkFile || undefined, resequenceHoldMs: config.resequenceHoldMs });
 }
 
 runMain(log, main);
