@@ -1,5 +1,6 @@
 // Shared test plumbing: temp dirs and a cleanup list that stops every process a test started,
 // even when the test fails.
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -73,4 +74,14 @@ export async function singleLevelPlan(dir: string, name: string, workloadsYaml: 
   const plan = await buildLocalPlan(topology, creds, { dataDir: dir, pki, daprdPath: toolPath('daprd'), mosquittoPath: toolPath('mosquitto'), nodePath: process.execPath, hostOf: () => '127.0.0.1', runAsUser: process.env.USER ?? 'root', allocatePort: freePort });
   writePlanFiles(plan);
   return { topology, creds, plan, brokerPort: wp };
+}
+
+/** Command lines of the processes still running that mention `text` (e.g. a test's temp dir). */
+export function processesMentioning(text: string): Promise<string> {
+  return new Promise((r) => {
+    const ps = spawn('pgrep', ['-af', text]);
+    let out = '';
+    ps.stdout.on('data', (d) => (out += d));
+    ps.on('exit', () => r(out.trim()));
+  });
 }

@@ -12,7 +12,7 @@ import { REPO_ROOT } from '../src/local/plan.js';
 import { LocalEdge } from '../src/local/run.js';
 import type { PostgresServer } from '../src/postgres/server.js';
 import { readRecords } from '../workloads/data-gateway/src/file-sink.js';
-import { singleLevelPlan, withCleanup } from './helpers.js';
+import { singleLevelPlan, withCleanup, processesMentioning } from './helpers.js';
 
 const PER_SOURCE = 400;
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i + 1);
@@ -144,12 +144,7 @@ test('`edge up` with sinks file,postgresql: the summary checks both stores, and 
     assert.match(output, /throwaway PostgreSQL on 127\.0\.0\.1/);
     assert.match(output, /postgresql: \d+ of \d+ stored, 0 lost/);
     assert.match(output, /throwaway postgresql stopped and removed/);
-    const left = await new Promise<string>((r) => {
-      const ps = spawn('pgrep', ['-af', dir]);
-      let out = '';
-      ps.stdout.on('data', (d) => (out += d));
-      ps.on('exit', () => r(out.trim()));
-    });
+    const left = await processesMentioning(dir);
     assert.is(left, '', 'no process of the run is left, PostgreSQL included');
     assert.equal(readdirSync(tmp).filter((f) => f.startsWith('edge-pg-')), [], 'the cluster directory was removed');
   });

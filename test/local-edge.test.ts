@@ -11,7 +11,7 @@ import { loadTopology } from '../src/topology/parse.js';
 import { levelByName } from '../src/topology/model.js';
 import { readRecords } from '../workloads/data-gateway/src/file-sink.js';
 import { REPO_ROOT } from '../src/local/plan.js';
-import { singleLevelPlan, withCleanup } from './helpers.js';
+import { singleLevelPlan, withCleanup, processesMentioning } from './helpers.js';
 
 function singleLevel(dir: string, sensorCount: number) {
   return singleLevelPlan(dir, 'one-level', `      - type: data-gateway\n      - type: temperature-sensor\n        config: { intervalMs: 2, count: ${sensorCount}, seed: 7 }\n`);
@@ -102,12 +102,7 @@ test('`edge up` runs the default three-level edge, drains, accounts, and leaves 
     const l2conf = readFileSync(join(dir, 'data', 'l2', 'broker', 'mosquitto.conf'), 'utf8');
     const l3ChildPort = levelByName(loadTopology(), 'l3').broker.childPort;
     assert.equal(l2conf.match(/^address .*$/gm), [`address 127.0.0.1:${l3ChildPort}`]);
-    const left = await new Promise<string>((r) => {
-      const ps = spawn('pgrep', ['-af', dir]);
-      let out = '';
-      ps.stdout.on('data', (d) => (out += d));
-      ps.on('exit', () => r(out.trim()));
-    });
+    const left = await processesMentioning(dir);
     assert.is(left, '', 'no process of the run is left');
     assert.ok(existsSync(join(dir, 'data', 'l4', 'data-gateway', 'sink.jsonl')));
   });
