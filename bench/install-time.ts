@@ -2,15 +2,14 @@
 // plane (real kube-apiserver, kwok nodes), a no-op upgrade, and uninstall. Prints the figures
 // and writes bench/results/install-time.json. A benchmark, not a test: nothing is asserted
 // beyond each step succeeding.
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
-import { join } from 'node:path';
-import { REPO_ROOT } from '../src/local/plan.js';
+import { rmSync } from 'node:fs';
 import { startTestCluster } from '../src/testcluster/cluster.js';
 import { bundleEnv, bundleWorkDir, createFakeVolumes, runStep } from '../src/testcluster/bundle-harness.js';
 import { K8S_VERSION, HELM_VERSION, KWOK_VERSION } from '../src/testcluster/versions.js';
+import { machine, writeResult } from './harness.js';
+import { TARGETS as ALL_TARGETS } from './targets.js';
 
-const TARGETS = { installS: 60, noopUpgradeS: 15 };
+const TARGETS = ALL_TARGETS.p4;
 
 async function main(): Promise<void> {
   const work = bundleWorkDir();
@@ -32,16 +31,14 @@ async function main(): Promise<void> {
   const result = {
     benchmark: 'install-time',
     at: new Date().toISOString(),
-    machine: { cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30) },
+    machine: machine(),
     versions: { kubernetes: K8S_VERSION, helm: HELM_VERSION, kwok: KWOK_VERSION, dapr: '1.16.2' },
     parameters: { topology: 'default (l4 <- l3 <- l2, namespaces per level in one API server)', helmWait: true, clusterStartupMs: cluster.startupMs },
     figures,
     targets: TARGETS,
     met: { install: figures.installS! < TARGETS.installS, noopUpgrade: figures.noopUpgradeS! < TARGETS.noopUpgradeS },
   };
-  const dir = join(REPO_ROOT, 'bench', 'results');
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'install-time.json'), JSON.stringify(result, null, 2) + '\n');
+  writeResult('install-time', result);
   process.stdout.write(`| step | seconds | target |\n|---|---|---|\n| install (platform + app, 3 levels) | ${figures.installS!.toFixed(1)} | < ${TARGETS.installS} |\n| no-op upgrade | ${figures.noopUpgradeS!.toFixed(1)} | < ${TARGETS.noopUpgradeS} |\n| uninstall | ${figures.uninstallS!.toFixed(1)} | |\n`);
 }
 

@@ -3,19 +3,15 @@
 // three-Mosquitto bridge chain carrying the same payloads with plain MQTT clients, measured in the
 // same run. Prints a table and writes bench/results/pipeline.json. A benchmark: it asserts nothing.
 //   node dist/bench/pipeline.js [--quick]
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem, tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
-import { freePort, waitFor } from '../src/common/proc.js';
-import { toolPath } from '../src/common/tools.js';
-import { ensureCredentials } from '../src/config/credentials.js';
-import { buildLocalPlan, REPO_ROOT, type LocalPlan } from '../src/local/plan.js';
-import { LocalEdge, writePlanFiles } from '../src/local/run.js';
-import { ensureBrokerPki, pkiDirOf } from '../src/pki/broker-pki.js';
-import { parseTopology } from '../src/topology/parse.js';
+import { waitFor } from '../src/common/proc.js';
 import { Sequencer } from '../workloads/shared/src/envelope.js';
 import { TemperatureModel } from '../workloads/temperature-sensor/src/model.js';
+import { freePorts, machine, newEdge, peakRss, percentile, percentiles1To100, planFor, stopEdge, versions, writeResult } from './harness.js';
+import { TARGETS } from './targets.js';
 
 const quick = process.argv.includes('--quick');
 const SENSORS = 4;
@@ -31,15 +27,17 @@ interface RunFigures {
   p50Ms: number | null;
   p90Ms: number | null;
   p99Ms: number | null;
+  /** p1..p100 of the end-to-end latency (ms): the CDF in bench/results/latency-cdf.svg. */
+  latencyPercentilesMs: number[];
   peakRssMb?: Record<string, number>;
 }
 
-function percentile(sorted: number[], p: number): number | null {
-  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : null;
+function latencyFigures(sorted: number[]): Pick<RunFigures, 'p50Ms' | 'p90Ms' | 'p99Ms' | 'latencyPercentilesMs'> {
+  return { p50Ms: percentile(sorted, 50), p90Ms: percentile(sorted, 90), p99Ms: percentile(sorted, 99), latencyPercentilesMs: percentiles1To100(sorted) };
 }
 
 async function topologyText(sensorConfig?: { intervalMs: number; burst: number }): Promise<string> {
-  const ports = await Promise.all(Array.from({ length: 6 }, () => freePort()));
+  const ports = await freePorts(6);
   const sensors = Array.from({ length: SENSORS }, (_, i) => `      - { type: temperature-sensor, name: sensor-${i}, config: { intervalMs: ${sensorConfig?.intervalMs ?? 1000}, burst: ${sensorConfig?.burst ?? 1} } }`).join('\n');
   return `name: bench
 levels:
@@ -54,25 +52,6 @@ ${sensors}
 `;
 }
 
-async function planFor(dir: string, text: string): Promise<LocalPlan> {
-  const topology = parseTopology(text);
-  const pki = await ensureBrokerPki(topology, pkiDirOf(dir), () => ['127.0.0.1']);
-  return buildLocalPlan(topology, ensureCredentials(topology), { dataDir: dir, pki, daprdPath: toolPath('daprd'), mosquittoPath: toolPath('mosquitto'), nodePath: process.execPath, hostOf: () => '127.0.0.1', runAsUser: process.env.USER ?? 'root', allocatePort: freePort, logLevel: 'warn' });
-}
-
-function peakRss(pids: Array<{ name: string; pid: number }>): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const { name, pid } of pids) {
-    try {
-      const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-      if (hwm) out[name] = Math.round(Number(hwm) / 1024);
-    } catch {
-      // exited
-    }
-  }
-  return out;
-}
-
 /** The full pipeline at `rate` msg/s offered by SENSORS sensors. */
 async function pipeline(rate: number): Promise<RunFigures> {
   const dir = join(tmpdir(), `edge-bench-${process.pid}-${rate}`);
@@ -80,8 +59,7 @@ async function pipeline(rate: number): Promise<RunFigures> {
   const intervalMs = Math.max(1, Math.round(1000 / perSensor));
   const burst = Math.max(1, Math.round((perSensor * intervalMs) / 1000));
   const plan = await planFor(dir, await topologyText({ intervalMs, burst }));
-  writePlanFiles(plan);
-  const edge = new LocalEdge(plan, () => undefined);
+  const edge = newEdge(plan);
   try {
     await edge.start();
     const started = Date.now();
@@ -92,9 +70,9 @@ async function pipeline(rate: number): Promise<RunFigures> {
     await edge.drain(60_000);
     const s = edge.accounting.summary();
     const latencies = readFileSync(plan.sinkFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { timestamp: string; receivedAt: string }).map((r) => Date.parse(r.receivedAt) - Date.parse(r.timestamp)).sort((a, b) => a - b);
-    return { offeredPerS: rate, achievedPerS: Math.round(s.sent / elapsed), sent: s.sent, delivered: s.delivered, lost: s.lost, p50Ms: percentile(latencies, 50), p90Ms: percentile(latencies, 90), p99Ms: percentile(latencies, 99), peakRssMb: rss };
+    return { offeredPerS: rate, achievedPerS: Math.round(s.sent / elapsed), sent: s.sent, delivered: s.delivered, lost: s.lost, ...latencyFigures(latencies), peakRssMb: rss };
   } finally {
-    await edge.stopAll();
+    await stopEdge(edge);
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -104,8 +82,7 @@ async function rawChain(rate: number): Promise<RunFigures> {
   const dir = join(tmpdir(), `edge-bench-raw-${process.pid}-${rate}`);
   const plan = await planFor(dir, await topologyText());
   plan.workloads = []; // brokers only
-  writePlanFiles(plan);
-  const edge = new LocalEdge(plan, () => undefined);
+  const edge = newEdge(plan);
   // The workloads' broker URLs (with their generated credentials) are in the rendered secrets files.
   const secrets = (level: string, app: string) => JSON.parse(readFileSync(join(dir, level, app, 'secrets.json'), 'utf8'))['broker-url'] as string;
   try {
@@ -153,9 +130,9 @@ async function rawChain(rate: number): Promise<RunFigures> {
     await pub.endAsync();
     await sub.endAsync();
     latencies.sort((a, b) => a - b);
-    return { offeredPerS: rate, achievedPerS: Math.round(acked / elapsed), sent: acked, delivered: seen.size, lost: acked - seen.size, p50Ms: percentile(latencies, 50), p90Ms: percentile(latencies, 90), p99Ms: percentile(latencies, 99) };
+    return { offeredPerS: rate, achievedPerS: Math.round(acked / elapsed), sent: acked, delivered: seen.size, lost: acked - seen.size, ...latencyFigures(latencies) };
   } finally {
-    await edge.stopAll();
+    await stopEdge(edge);
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -172,27 +149,25 @@ async function main(): Promise<void> {
   }
   const sustained = (key: 'pipeline' | 'raw') => Math.max(0, ...results.filter((r) => r[key].lost === 0 && r[key].achievedPerS >= 0.95 * r.rate).map((r) => r[key].achievedPerS));
   const p1 = { pipelineMsgPerS: sustained('pipeline'), rawChainMsgPerS: sustained('raw') };
-  const at1000 = results.find((r) => r.rate === 1000);
+  const atTargetRate = results.find((r) => r.rate === TARGETS.p2.rate);
   const workloadRss = Object.entries(results.at(-1)?.pipeline.peakRssMb ?? {});
   const summary = {
     benchmark: 'pipeline',
     at: new Date().toISOString(),
-    machine: { cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30) },
-    versions: { dapr: '1.16.2', node: process.version },
+    machine: machine(),
+    versions: versions(),
     parameters: { sensors: SENSORS, secondsPerRate: SECONDS, rates: RATES, qos: 1, sink: 'file (fdatasync before ack)', quick },
-    p1: { ...p1, ratio: p1.rawChainMsgPerS ? +(p1.pipelineMsgPerS / p1.rawChainMsgPerS).toFixed(2) : null, target: '>= 0.5 x raw chain' },
+    p1: { ...p1, ratio: p1.rawChainMsgPerS ? +(p1.pipelineMsgPerS / p1.rawChainMsgPerS).toFixed(2) : null, target: `>= ${TARGETS.p1MinRatio} x raw chain` },
     p2: results.map((r) => ({ rate: r.rate, pipeline: { p50: r.pipeline.p50Ms, p90: r.pipeline.p90Ms, p99: r.pipeline.p99Ms }, raw: { p50: r.raw.p50Ms, p90: r.raw.p90Ms, p99: r.raw.p99Ms } })),
-    p2Target: 'p99 < 50 ms at 1000 msg/s',
-    p3: { peakRssMbAtHighestRate: Object.fromEntries(workloadRss), target: 'each workload <= 80 MB' },
+    p2Target: `p99 < ${TARGETS.p2.p99MaxMs} ms at ${TARGETS.p2.rate} msg/s`,
+    p3: { peakRssMbAtHighestRate: Object.fromEntries(workloadRss), target: `each process <= ${TARGETS.p3MaxRssMb} MB` },
     runs: results,
   };
-  const dir = join(REPO_ROOT, 'bench', 'results');
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'pipeline.json'), JSON.stringify(summary, null, 2) + '\n');
+  writeResult('pipeline', summary);
   const rows = results.map((r) => `| ${r.rate} | ${r.pipeline.achievedPerS} | ${r.pipeline.lost} | ${r.pipeline.p50Ms} / ${r.pipeline.p99Ms} | ${r.raw.achievedPerS} | ${r.raw.lost} | ${r.raw.p50Ms} / ${r.raw.p99Ms} |`);
   process.stdout.write(['| offered msg/s | pipeline msg/s | lost | p50/p99 ms | raw chain msg/s | lost | p50/p99 ms |', '|---|---|---|---|---|---|---|', ...rows].join('\n') + '\n');
   process.stdout.write(`P1 sustained with 0 loss: pipeline ${p1.pipelineMsgPerS}/s vs raw chain ${p1.rawChainMsgPerS}/s (ratio ${summary.p1.ratio})\n`);
-  if (at1000) process.stdout.write(`P2 at 1000 msg/s: pipeline p99 ${at1000.pipeline.p99Ms} ms\n`);
+  if (atTargetRate) process.stdout.write(`P2 at ${TARGETS.p2.rate} msg/s: pipeline p99 ${atTargetRate.pipeline.p99Ms} ms\n`);
   process.stdout.write(`P3 peak RSS (MB): ${workloadRss.map(([n, v]) => `${n} ${v}`).join(', ')}\n`);
 }
 

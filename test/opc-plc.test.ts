@@ -118,7 +118,7 @@ test('publishedNodesFor: one writer per clock, nsu ids, and the publisher accept
       ['opc.tcp://127.0.0.1:50000', false, 'plc-a', 'plc-a-slow', 5000],
     ],
   );
-  assert.equal(doc[1].OpcNodes, [{ Id: `nsu=${PLC_NAMESPACE_URI};s=SlowUInt1`, DisplayName: 'SlowUInt1', OpcSamplingInterval: 5000, OpcPublishingInterval: 5000 }]);
+  assert.equal(doc[1].OpcNodes, [{ Id: `nsu=${PLC_NAMESPACE_URI};s=SlowUInt1`, DisplayName: 'SlowUInt1', OpcSamplingInterval: 0, OpcPublishingInterval: 5000 }]);
   assert.is(doc[0].OpcNodes.length, nodes.length - 1);
   assert.ok(doc[0].OpcNodes.some((n) => n.Id === `nsu=${PLC_NAMESPACE_URI};s=SpikeData`));
   const parsed = parsePublishedNodes(JSON.stringify(doc));

@@ -14,6 +14,7 @@ import {
 } from 'node-opcua';
 import { createLogger, type Logger } from '../../shared/src/log.js';
 import type { PlcConfig } from './config.js';
+import { startClock, type SteadyClock } from './clock.js';
 import { PLC_NAMESPACE_URI, plcNodes, type Clock, type PlcDataType, type PlcNode } from './nodes.js';
 
 export interface PlcServer {
@@ -54,6 +55,9 @@ export async function startPlcServer(config: PlcConfig, log: Logger = createLogg
     securityPolicies: secure ? [SecurityPolicy.Basic256Sha256] : [SecurityPolicy.None],
     securityModes: secure ? [MessageSecurityMode.SignAndEncrypt] : [MessageSecurityMode.None],
     allowAnonymous: true,
+    // Values change only at clock ticks, and each change is pushed by setValueFromSource: an item
+    // asking for sampling interval 0 is served every change, none folded into a coalescing window.
+    serverCapabilities: { minSupportedSampleRate: 0 },
     serverCertificateManager: certificateManager,
     serverInfo: {
       applicationUri: `urn:nested-edge:${config.source}`,
@@ -63,11 +67,11 @@ export async function startPlcServer(config: PlcConfig, log: Logger = createLogg
     buildInfo: { productName: 'nested-edge opc-plc', manufacturerName: 'nested-edge', softwareVersion: '0.1.0' },
   });
 
-  const timers: NodeJS.Timeout[] = [];
+  const clocks: SteadyClock[] = [];
   const ticks: Record<Clock, number> = { fast: 0, slow: 0 };
   let started = false;
   const stop = async (graceMs = 1000): Promise<void> => {
-    for (const t of timers.splice(0)) clearInterval(t);
+    for (const c of clocks.splice(0)) c.stop();
     if (started) {
       started = false;
       const shutdown = server.shutdown(graceMs).then(
@@ -110,11 +114,11 @@ export async function startPlcServer(config: PlcConfig, log: Logger = createLogg
     const endpointUrl = server.getEndpointUrl();
     for (const clock of ['fast', 'slow'] as const) {
       if (!variables.some((v) => v.node.clock === clock)) continue;
-      timers.push(
-        setInterval(() => {
+      clocks.push(
+        startClock(config[clock].rateMs, () => {
           ticks[clock] += 1;
           update(clock);
-        }, config[clock].rateMs),
+        }),
       );
     }
     log.info('opc ua server started', {
