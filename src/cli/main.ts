@@ -6,6 +6,7 @@ import { up } from './up.js';
 import { certsRotate } from './certs.js';
 import { netnsUnavailable, sweepLeftovers } from '../netns/net.js';
 import { validate } from './validate.js';
+import { OtelCollectorConfigError, parseOtlpEndpoint, type OtlpUpstream } from '../config/otel-collector.js';
 
 const USAGE = `usage: edge <command> [options]
 
@@ -25,6 +26,10 @@ edge up options:
   --summary-json FILE   write {sent, delivered, lost, duplicates, p50_ms, p99_ms, per_source}
   --drain-timeout S     how long to wait for queued messages after producers stop (default: 60)
   --quiet               no live line
+  --otel                an OpenTelemetry Collector per level (local target), each forwarding to its
+                        parent's; the top one writes <data-dir>/<top>/otelcol/telemetry.jsonl
+  --otel-endpoint URL   also export from the top level: http(s)://host:port (OTLP/HTTP),
+                        grpc://host:port or grpcs://host:port (OTLP/gRPC); implies --otel
 
 edge certs rotate options:
   --data-dir DIR        the data dir of the running \`edge up\` (default: .edge)
@@ -51,6 +56,8 @@ async function main(argv: string[]): Promise<number> {
           'drain-timeout': { type: 'string' },
           target: { type: 'string' },
           quiet: { type: 'boolean' },
+          otel: { type: 'boolean' },
+          'otel-endpoint': { type: 'string' },
         },
         strict: true,
       });
@@ -58,7 +65,15 @@ async function main(argv: string[]): Promise<number> {
       const drainTimeout = values['drain-timeout'] === undefined ? 60 : positive('--drain-timeout', values['drain-timeout']);
       const target = values.target ?? 'local';
       if (target !== 'local' && target !== 'netns') throw new UsageError(`--target ${target} is not available; use --target local or --target netns (Kubernetes installs go through porter)`);
-      return up({ target, topologyFile: values.topology, durationS: duration, dataDir: values['data-dir'] ?? '.edge', summaryJson: values['summary-json'], drainTimeoutS: drainTimeout, quiet: values.quiet ?? false });
+      const endpoint = values['otel-endpoint'];
+      let otel: { upstream?: OtlpUpstream } | undefined;
+      try {
+        otel = endpoint !== undefined ? { upstream: parseOtlpEndpoint(endpoint) } : values.otel === true ? {} : undefined;
+      } catch (err) {
+        if (err instanceof OtelCollectorConfigError) throw new UsageError(`--otel-endpoint: ${err.message}`);
+        throw err;
+      }
+      return up({ target, topologyFile: values.topology, durationS: duration, dataDir: values['data-dir'] ?? '.edge', summaryJson: values['summary-json'], drainTimeoutS: drainTimeout, quiet: values.quiet ?? false, otel });
     }
     case 'certs': {
       const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { 'data-dir': { type: 'string' }, 'keep-ca': { type: 'boolean' }, topology: { type: 'string' } }, strict: true });

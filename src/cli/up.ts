@@ -17,6 +17,7 @@ import type { ListenerHosts } from '../pki/broker-pki.js';
 import { egressOf, type Topology } from '../topology/model.js';
 import { INTERNET, netnsUnavailable, sweepLeftovers } from '../netns/net.js';
 import { loadTopology } from '../topology/parse.js';
+import type { OtlpUpstream } from '../config/otel-collector.js';
 
 export interface UpOptions {
   /** `local` (processes on 127.0.0.1) or `netns` (each level in its own network namespace). */
@@ -27,12 +28,18 @@ export interface UpOptions {
   summaryJson?: string;
   drainTimeoutS: number;
   quiet: boolean;
+  /** An OpenTelemetry Collector per level (local target only; off by default). */
+  otel?: { upstream?: OtlpUpstream };
 }
 
 const say = (msg: string): void => void process.stderr.write(`edge: ${msg}\n`);
 
 export async function up(opts: UpOptions): Promise<number> {
-  if (opts.target === 'netns') return upNetns(opts);
+  if (opts.target === 'netns') {
+    // The netns plan has no collectors yet: a child's collector would need a listener on its link.
+    if (opts.otel) throw new Error('--otel is available with --target local only for now');
+    return upNetns(opts);
+  }
   const topology = loadTopology(opts.topologyFile);
   const dataDir = resolve(opts.dataDir);
   const creds = loadOrCreateCredentials(topology, join(dataDir, 'secrets', 'credentials.json'));
@@ -46,9 +53,11 @@ export async function up(opts: UpOptions): Promise<number> {
     hostOf: () => '127.0.0.1',
     runAsUser: userInfo().username,
     allocatePort: freePort,
+    ...(opts.otel ? { otel: { collectorPath: toolPath('otelcol-edge'), ...opts.otel } } : {}),
   });
   writePlanFiles(plan);
   say(`topology ${topology.name}: ${topology.levels.map((l) => l.name).join(' <- ')} (data in ${dataDir})`);
+  if (plan.telemetryFile) say(`telemetry: a collector per level, each forwarding to its parent's; the top level writes ${plan.telemetryFile}${opts.otel?.upstream ? ` and exports to ${opts.otel.upstream.endpoint}` : ''}`);
   return run(new LocalEdge(plan, say), new BrokerMonitor(), { topology, dataDir, hostsOf: () => ['127.0.0.1'] }, opts);
 }
 

@@ -7,6 +7,11 @@ export function toolsDir(): string {
   return process.env.EDGE_TOOLS_DIR ?? join(homedir(), '.cache', 'edge-tools');
 }
 
+/** Tools that the plain `npm run setup` does not build, and how to get them. */
+const BUILT_BY: Record<string, string> = {
+  'otelcol-edge': '`npm run setup -- --all` (or `bash tools/build-otelcol.sh`)',
+};
+
 /** Absolute path of a tool: the cached build first, then the system PATH (Debian packages). */
 export function toolPath(name: string): string {
   const cached = join(toolsDir(), 'bin', name);
@@ -15,5 +20,5 @@ export function toolPath(name: string): string {
     const candidate = join(dir, name);
     if (dir && existsSync(candidate)) return candidate;
   }
-  throw new Error(`${name} not found in ${join(toolsDir(), 'bin')} or PATH: run \`npm run setup\` first`);
+  throw new Error(`${name} not found in ${join(toolsDir(), 'bin')} or PATH: run ${BUILT_BY[name] ?? '`npm run setup`'} first`);
 }

@@ -10,6 +10,7 @@ import type { BrokerPki } from '../pki/broker-pki.js';
 import { levelByName, parentFirst, usesDapr, type Level, type Topology, type Workload } from '../topology/model.js';
 import { workloadEnv } from '../topology/workload-env.js';
 import { planGatewayStores, type GatewayStoresOutput, type GatewayStoresPlan } from './gateway-stores.js';
+import { otelEnv, planCollectors, type CollectorPlan, type OtelOptions } from './otel-plan.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -65,6 +66,10 @@ export interface LocalPlan {
   monitor: Array<{ level: string; host: string; port: number; username: string; password: string }>;
   /** DataSetWriterGroup -> opc-plc workload name, for the summary. */
   opcGroups: Record<string, string>;
+  /** OpenTelemetry Collectors, parent first; empty unless PlanOptions.otel is set. */
+  collectors: CollectorPlan[];
+  /** The top level's collector output (OTLP JSON lines); undefined without collectors. */
+  telemetryFile?: string;
 }
 
 export interface PlanOptions {
@@ -97,6 +102,8 @@ export interface PlanOptions {
   runAsUser?: string;
   allocatePort: () => Promise<number>;
   logLevel?: string;
+  /** A collector per level, started before the brokers (off when absent). */
+  otel?: OtelOptions;
 }
 
 const START_ORDER: Record<Workload['type'], number> = { 'data-gateway': 0, 'opc-plc': 1, 'opc-publisher': 2, 'temperature-sensor': 3 };
@@ -113,6 +120,8 @@ export async function buildLocalPlan(topology: Topology, creds: Credentials, opt
   const opcGroups: Record<string, string> = {};
   let sinkFile = '';
   let gatewayStores: GatewayStoresPlan | undefined;
+  const otel = opts.otel ? await planCollectors(topology, opts.otel, { dataDir: opts.dataDir, hostOf: opts.hostOf, allocatePort: opts.allocatePort, wrap: wrapped }) : undefined;
+  if (otel) files.push(...otel.files);
 
   for (const level of parentFirst(topology)) {
     const dir = join(opts.dataDir, level.name, 'broker');
@@ -155,6 +164,8 @@ export async function buildLocalPlan(topology: Topology, creds: Credentials, opt
         LOG_LEVEL: opts.logLevel ?? 'info',
         ...workloadEnv(workload),
       };
+      const collector = otel?.collectors.find((c) => c.level.name === level.name);
+      if (collector) Object.assign(env, otelEnv(collector, workload));
       let daprd: WorkloadPlan['daprd'];
       let waitForFile: string | undefined;
       if (workload.type === 'opc-plc') {
@@ -238,5 +249,5 @@ export async function buildLocalPlan(topology: Topology, creds: Credentials, opt
     }
   }
   workloads.sort((a, b) => START_ORDER[a.workload.type] - START_ORDER[b.workload.type]);
-  return { dataDir: opts.dataDir, files, brokers, workloads, sinkFile, gatewayStores, monitor, opcGroups };
+  return { dataDir: opts.dataDir, files, brokers, workloads, sinkFile, gatewayStores, monitor, opcGroups, collectors: otel?.collectors ?? [], telemetryFile: otel?.telemetryFile };
 }

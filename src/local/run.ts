@@ -7,6 +7,7 @@ import mqtt from 'mqtt';
 import { startProcess, waitFor, type ManagedProcess } from '../common/proc.js';
 import { writeSecretFile } from '../config/credentials.js';
 import type { BrokerPlan, LocalPlan, ProcessPlan, WorkloadPlan } from './plan.js';
+import type { CollectorPlan } from './otel-plan.js';
 import { SinkAccounting, type ProducerRun } from './summary.js';
 import { LocalStores } from './gateway-stores.js';
 import { bounceSession, type MqttSession } from './mqtt-session.js';
@@ -94,6 +95,7 @@ interface Started {
 }
 
 export class LocalEdge {
+  private readonly collectors: ManagedProcess[] = [];
   private readonly brokers: ManagedProcess[] = [];
   private readonly started: Started[] = [];
   private unexpected: string | undefined;
@@ -131,6 +133,12 @@ export class LocalEdge {
   }
 
   async start(): Promise<void> {
+    // Collectors first, parent first: each forwards to an already listening parent.
+    for (const c of this.plan.collectors) {
+      this.progress(`starting collector ${c.level.name} (OTLP gRPC ${c.host}:${c.ports.grpc}, HTTP ${c.ports.http})${c.level.parent ? `, forwarding to ${c.level.parent}` : `, writing ${this.plan.telemetryFile}`}`);
+      this.collectors.push(this.launch(c.process));
+      await this.collectorReady(c);
+    }
     for (const b of this.plan.brokers) {
       this.progress(`starting broker ${b.level.name} (ISA-95 ${b.level.isa95}) on ${b.host}:${b.level.broker.workloadPort}${b.childHosts.length ? `, children on ${b.childHosts.map((h) => `${h}:${b.level.broker.childPort}`).join(' ')} (mTLS)` : ''}${b.level.parent ? `, bridged to ${b.level.parent}` : ''}`);
       this.brokers.push(this.launch(b.process));
@@ -158,6 +166,13 @@ export class LocalEdge {
       for (const host of b.childHosts) if (!(await this.probe.tcp(level, host, b.level.broker.childPort))) return false;
       return true;
     }, 15_000);
+  }
+
+  private async collectorReady(c: CollectorPlan): Promise<void> {
+    const level = c.level.name;
+    await waitFor(`collector ${level}`, async () => (this.check(), (await this.probe.tcp(level, c.host, c.ports.grpc)) && this.probe.tcp(level, c.host, c.ports.http)), 30_000).catch((err: Error) => {
+      throw new Error(`${err.message}; its log ${c.process.logFile} ends:\n${tail(c.process.logFile)}`);
+    });
   }
 
   private async workloadReady(w: WorkloadPlan): Promise<void> {
@@ -277,7 +292,7 @@ export class LocalEdge {
 
   /** Every process started so far, by name (for footprint measurements). */
   processes(): Array<{ name: string; pid: number }> {
-    const all = [...this.brokers, ...this.started.flatMap((s) => (s.daprd ? [s.app, s.daprd] : [s.app]))];
+    const all = [...this.collectors, ...this.brokers, ...this.started.flatMap((s) => (s.daprd ? [s.app, s.daprd] : [s.app]))];
     return all.map((p) => ({ name: p.name, pid: p.pid }));
   }
 
@@ -318,7 +333,7 @@ export class LocalEdge {
     }
   }
 
-  /** Stops everything still running: workloads, sidecars, then brokers children first. */
+  /** Stops everything still running: workloads, sidecars, then brokers and collectors children first. */
   async stopAll(): Promise<void> {
     this.stopping = true;
     for (const s of [...this.started].reverse()) {
@@ -326,6 +341,8 @@ export class LocalEdge {
       await s.daprd?.stop(10_000);
     }
     for (const b of [...this.brokers].reverse()) await b.stop(10_000);
+    // Last, children first: each flushes what it holds to a parent still running.
+    for (const c of [...this.collectors].reverse()) await c.stop(10_000);
     await this.stores.stop();
   }
 }
