@@ -4,7 +4,8 @@
 #
 #   npm run setup              what `edge up` (the local target) needs
 #   npm run setup -- --all     also the test toolchain: PostgreSQL, Squid, etcd, the Kubernetes
-#                              control plane, kwok, helm (what `npm test` needs)
+#                              control plane, kwok, helm, the OpenTelemetry Collector (what
+#                              `npm test` needs)
 # A warm run takes seconds and prints what it found.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -13,7 +14,7 @@ all=0
 for arg in "$@"; do
   case "$arg" in
     --all) all=1 ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     *) echo "setup: unknown option $arg (try --all)" >&2; exit 2 ;;
   esac
 done
@@ -56,6 +57,8 @@ bash tools/build-daprd.sh
 if [ "$all" = 1 ]; then
   step "Kubernetes test control plane, kwok, helm"
   bash tools/build-k8s-tools.sh
+  step "OpenTelemetry Collector (otelcol-edge)"
+  bash tools/build-otelcol.sh
   # The upstream Dapr Helm chart ships inside the Dapr Go module: the platform step installs it.
   dapr_version=$(sed -n 's/^DAPR_VERSION=\(v[0-9.]*\).*/\1/p' tools/build-daprd.sh)
   chart_dir="${EDGE_TOOLS_DIR:-$HOME/.cache/edge-tools}/charts/dapr-${dapr_version#v}"
