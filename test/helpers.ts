@@ -1,7 +1,8 @@
 // Shared test plumbing: temp dirs and a cleanup list that stops every process a test started,
 // even when the test fails.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { listNamespaces } from '../src/netns/net.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, type ManagedProcess } from '../src/common/proc.js';
@@ -84,4 +85,11 @@ export function processesMentioning(text: string): Promise<string> {
     ps.stdout.on('data', (d) => (out += d));
     ps.on('exit', () => r(out.trim()));
   });
+}
+
+/** Network namespaces and /etc/netns dirs of this process's runs still present (should be none). */
+export async function netnsLeftByThisProcess(): Promise<{ namespaces: string[]; etcDirs: string[] }> {
+  const mine = `edge-${process.pid}-`;
+  const etc = existsSync('/etc/netns') ? readdirSync('/etc/netns') : [];
+  return { namespaces: (await listNamespaces()).filter((n) => n.startsWith(mine)), etcDirs: etc.filter((n) => n.startsWith(mine)) };
 }
