@@ -4,18 +4,23 @@
 #
 #   npm run setup              what `edge up` (the local target) needs
 #   npm run setup -- --all     also the test toolchain: PostgreSQL, Squid, etcd, the Kubernetes
-#                              control plane, kwok, helm, the OpenTelemetry Collector (what
-#                              `npm test` needs)
+#                              control plane, kwok, helm, the OpenTelemetry Collector, and
+#                              everything --images does (what `npm test` needs)
+#   npm run setup -- --images  what `npm run images` needs: buildah, skopeo, debootstrap,
+#                              docker-registry, qemu-user-static (arm64 through binfmt_misc), and
+#                              the base images made from Debian packages and the npm registry
 # A warm run takes seconds and prints what it found.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 all=0
+images=0
 for arg in "$@"; do
   case "$arg" in
-    --all) all=1 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
-    *) echo "setup: unknown option $arg (try --all)" >&2; exit 2 ;;
+    --all) all=1; images=1 ;;
+    --images) images=1 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) echo "setup: unknown option $arg (try --all or --images)" >&2; exit 2 ;;
   esac
 done
 
@@ -25,6 +30,7 @@ step() { printf '[setup %4ss] %s\n' "$(( $(date +%s) - started ))" "$*"; }
 # --- Debian packages -------------------------------------------------------------------------
 packages=(mosquitto mosquitto-clients openssl iproute2 procps)
 [ "$all" = 1 ] && packages+=(squid postgresql etcd-server)
+[ "$images" = 1 ] && packages+=(buildah skopeo debootstrap docker-registry qemu-user-static util-linux)
 missing=()
 for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -34,7 +40,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   # The packages' own services are not used: every broker/proxy/database runs under our supervision.
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  for svc in mosquitto squid postgresql etcd; do
+  for svc in mosquitto squid postgresql etcd docker-registry; do
     if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then systemctl disable --now "$svc" >/dev/null 2>&1 || true; fi
   done
 else
@@ -70,5 +76,9 @@ if [ "$all" = 1 ]; then
   else
     step "Dapr chart present: $chart_dir"
   fi
+fi
+if [ "$images" = 1 ]; then
+  step "base images (Debian minbase + Node, per architecture this machine can build)"
+  bash tools/images/setup-images.sh
 fi
 step "done"

@@ -1,0 +1,54 @@
+// The pinned inputs of the images built here (tools/images/versions.env, shared with the shell
+// scripts) and the names the images get.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository (this file runs as dist/src/images/versions.js). */
+export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+export type Arch = 'amd64' | 'arm64';
+export const ARCHES: readonly Arch[] = ['amd64', 'arm64'];
+
+export const WORKLOADS = ['temperature-sensor', 'opc-plc', 'opc-publisher', 'data-gateway'] as const;
+export type WorkloadName = (typeof WORKLOADS)[number];
+/** Images made from Debian packages, standing in for the upstream broker and proxy images. */
+export const SERVICES = ['mosquitto', 'squid'] as const;
+export type ServiceName = (typeof SERVICES)[number];
+export type ImageName = WorkloadName | ServiceName;
+
+/** Where images built here live in local storage (never pushed anywhere but the test registries). */
+export const LOCAL_PREFIX = 'localhost/nested-edge';
+
+export interface Pins {
+  DEBIAN_SUITE: string;
+  DEBIAN_VARIANT: string;
+  NODE_VERSION: string;
+  NPM_VERSION: string;
+}
+
+export function readPins(file = join(REPO_ROOT, 'tools/images/versions.env')): Pins & Record<string, string> {
+  const pins: Record<string, string> = {};
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
+    if (m) pins[m[1]!] = m[2]!;
+  }
+  for (const k of ['DEBIAN_SUITE', 'DEBIAN_VARIANT', 'NODE_VERSION', 'NPM_VERSION']) if (!pins[k]) throw new Error(`${file} has no ${k}`);
+  return pins as Pins & Record<string, string>;
+}
+
+export function hostArch(): Arch {
+  return process.arch === 'arm64' ? 'arm64' : 'amd64';
+}
+
+/** Why `arch` cannot be built here, or undefined when it can (a foreign one runs through qemu). */
+export function cannotBuild(arch: Arch): string | undefined {
+  if (arch === hostArch()) return undefined;
+  const qemu = arch === 'arm64' ? 'qemu-aarch64' : 'qemu-x86_64';
+  const entry = `/proc/sys/fs/binfmt_misc/${qemu}`;
+  if (!existsSync('/proc/sys/fs/binfmt_misc/status')) return 'binfmt_misc is not mounted (tools/setup.sh --images mounts it and registers qemu-user-static)';
+  if (!existsSync(entry)) return `${qemu} is not registered in binfmt_misc (tools/setup.sh --images registers it)`;
+  if (!readFileSync(entry, 'utf8').startsWith('enabled')) return `${entry} is disabled`;
+  return undefined;
+}
+
