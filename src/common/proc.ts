@@ -102,14 +102,19 @@ export async function freePort(): Promise<number> {
   }
 }
 
-/** Polls `probe` until it returns true or the deadline passes. */
+/** An error a probe raises when waiting longer cannot help (a process died): `waitFor` rethrows it at once. */
+export class WaitAborted extends Error {
+  override name = 'WaitAborted';
+}
+
+/** Polls `probe` until it returns true or the deadline passes; any error but WaitAborted means "not yet". */
 export async function waitFor(what: string, probe: () => Promise<boolean> | boolean, timeoutMs = 30_000, everyMs = 100): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
       if (await probe()) return;
-    } catch {
-      // not ready yet
+    } catch (err) {
+      if (err instanceof WaitAborted) throw err;
     }
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, everyMs));

@@ -4,7 +4,7 @@ import { chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync
 import { connect } from 'node:net';
 import { dirname } from 'node:path';
 import mqtt from 'mqtt';
-import { startProcess, waitFor, type ManagedProcess } from '../common/proc.js';
+import { startProcess, waitFor, WaitAborted, type ManagedProcess } from '../common/proc.js';
 import { writeSecretFile } from '../config/credentials.js';
 import type { BrokerPlan, LocalPlan, ProcessPlan, WorkloadPlan } from './plan.js';
 import type { CollectorPlan } from './otel-plan.js';
@@ -124,9 +124,11 @@ export class LocalEdge {
     return this.unexpected;
   }
 
-  private launch(p: ProcessPlan): ManagedProcess {
+  /** Starts `p`; its exit counts as a failure of the run unless `mayFinish` (a producer done with its count) and it exits 0. */
+  private launch(p: ProcessPlan, mayFinish = false): ManagedProcess {
     const proc = startProcess({ name: p.name, command: p.command, args: p.args, env: p.env, logFile: p.logFile });
     void proc.exited.then((code) => {
+      if (mayFinish && code === 0) return;
       if (!this.stopping && !this.expectedExits.has(proc) && this.unexpected === undefined) this.unexpected = `${p.name} exited unexpectedly (${code}); see ${p.logFile}:\n${tail(p.logFile)}`;
     });
     return proc;
@@ -152,7 +154,7 @@ export class LocalEdge {
       }
       this.progress(`starting ${w.level.name}/${w.workload.name}${w.daprd ? ' with its Dapr sidecar' : ''}`);
       const daprd = w.daprd ? this.launch(w.daprd) : undefined;
-      const app = this.launch(w.app);
+      const app = this.launch(w.app, PRODUCERS.has(w.workload.type));
       this.started.push({ plan: w, app, daprd });
       await this.workloadReady(w);
     }
@@ -224,7 +226,7 @@ export class LocalEdge {
     if (!s) throw new Error(`no broker or workload named ${name}`);
     this.progress(`restarting ${s.plan.app.name}`);
     if (s.plan.daprd && !s.daprd?.isRunning()) s.daprd = this.launch(s.plan.daprd);
-    if (!s.app.isRunning()) s.app = this.launch(s.plan.app);
+    if (!s.app.isRunning()) s.app = this.launch(s.plan.app, PRODUCERS.has(s.plan.workload.type));
     await this.workloadReady(s.plan);
   }
 
@@ -298,7 +300,7 @@ export class LocalEdge {
 
   /** Throws if some process died on its own. */
   check(): void {
-    if (this.unexpected) throw new Error(this.unexpected);
+    if (this.unexpected) throw new WaitAborted(this.unexpected);
   }
 
   readReports(): ProducerRun[] {
