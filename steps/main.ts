@@ -1,9 +1,9 @@
 // The bundle's step entry point, run by Porter's exec mixin:
-//   node /cnab/app/dist/steps/main.js <install|upgrade|uninstall>
+//   node /cnab/app/dist/steps/main.js <install|upgrade|uninstall|rotate-certs>
 // Progress goes to stderr; stdout carries exactly one JSON document (the `summary` output).
 // Errors become exit codes here and nowhere else.
 import { InputError, readInputs } from '../src/kubernetes/inputs.js';
-import { installOrUpgrade, prepare, uninstall } from '../src/kubernetes/deploy.js';
+import { installOrUpgrade, prepare, rotateCertificates, uninstall } from '../src/kubernetes/deploy.js';
 import { checkGatewaySinks } from '../src/kubernetes/gateway-sinks.js';
 import { TopologyError } from '../src/topology/parse.js';
 import { infra } from './infra.js';
@@ -18,7 +18,7 @@ async function main(action: string | undefined): Promise<void> {
   // Everything is checked before anything changes: inputs, topology, every cluster.
   const ctx = await prepare(inputs, progress, kubeconfigs);
   const extraDapr = process.env.EDGE_DAPR_VALUES ? (JSON.parse(process.env.EDGE_DAPR_VALUES) as Record<string, unknown>) : {};
-  const report = inputs.action === 'uninstall' ? await uninstall(ctx) : await installOrUpgrade(ctx, extraDapr);
+  const report = inputs.action === 'uninstall' ? await uninstall(ctx) : inputs.action === 'rotate-certs' ? await rotateCertificates(ctx) : await installOrUpgrade(ctx, extraDapr);
   progress(`${inputs.action} done in ${report.durationS.toFixed(1)} s: ${report.changes === 0 ? 'nothing changed' : `${report.changes} change(s)`}`);
   process.stdout.write(JSON.stringify(report) + '\n');
 }

@@ -144,6 +144,47 @@ test('a second install and a no-op upgrade change nothing', async () => {
   assert.equal(await revisions(), before, 'no new Helm revision');
 });
 
+test('rotate-certs: a new CA rolled through every broker in three phases, parent first; keep-ca reissues only the leaves', async () => {
+  const { core } = api();
+  const text = (v: string | undefined): string => Buffer.from(v ?? '', 'base64').toString();
+  const caOf = async (): Promise<X509Certificate> => new X509Certificate(text((await core.readNamespacedSecret({ name: 'edge-broker-pki', namespace: 'edge-l4' })).data!['ca.crt']));
+  const brokerFiles = async (l: string): Promise<Record<string, string>> => Object.fromEntries(Object.entries((await core.readNamespacedSecret({ name: 'broker-config', namespace: `edge-${l}` })).data!).map(([k, v]) => [k, text(v)]));
+  const oldCa = await caOf();
+  const before = await revisions();
+  const r = await step('rotate-certs');
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(r.report.rotation?.phases, ['trust-both', 'new-certs', 'drop-old']);
+  assert.equal([...r.stderr.matchAll(/\[edge\] (l\d): broker$/gm)].map((m) => m[1]), [...LEVELS, ...LEVELS, ...LEVELS], 'each phase rolls every broker, parent first');
+  const newCa = await caOf();
+  assert.is.not(newCa.fingerprint256, oldCa.fingerprint256, 'a new CA');
+  assert.is(r.report.rotation?.newCaFingerprint, newCa.fingerprint256);
+  for (const l of LEVELS) {
+    const files = await brokerFiles(l);
+    assert.is(files['trust.crt']!.match(/BEGIN CERTIFICATE/g)?.length, 1, `${l} trusts one CA`);
+    assert.is(new X509Certificate(files['trust.crt']!).fingerprint256, newCa.fingerprint256, `${l} trusts the new CA only`);
+    for (const leaf of ['server.crt', 'bridge.crt'].filter((f) => files[f])) {
+      const cert = new X509Certificate(files[leaf]!);
+      assert.ok(cert.verify(newCa.publicKey) && !cert.verify(oldCa.publicKey), `${l}/${leaf} is signed by the new CA`);
+    }
+  }
+  const after = await revisions();
+  const changed = Object.keys(after).filter((k) => after[k] !== before[k]).sort();
+  assert.equal(changed, ['l2/broker', 'l3/broker', 'l4/broker'], 'only the brokers rolled');
+  for (const k of changed) assert.is(Number(after[k]) - Number(before[k]), 3, `${k}: one rollout per phase`);
+  const upgrade = await step('upgrade');
+  assert.is(upgrade.code, 0, upgrade.stderr);
+  assert.is(upgrade.report.changes, 0, `the rotated PKI is what the next upgrade finds: ${JSON.stringify(upgrade.report)}`);
+
+  const serials = Object.fromEntries(await Promise.all(LEVELS.map(async (l) => [l, new X509Certificate((await brokerFiles(l))['server.crt']!).serialNumber] as const)));
+  const keep = await step('rotate-certs', { EDGE_KEEP_CA: 'true' });
+  assert.is(keep.code, 0, keep.stderr);
+  assert.equal(keep.report.rotation?.phases, ['new-certs']);
+  assert.is((await caOf()).fingerprint256, newCa.fingerprint256, 'keep-ca keeps the CA');
+  for (const l of LEVELS) assert.is.not(new X509Certificate((await brokerFiles(l))['server.crt']!).serialNumber, serials[l], `${l}: a new server certificate`);
+  const last = await revisions();
+  for (const k of changed) assert.is(Number(last[k]) - Number(after[k]), 1, `${k}: one rollout`);
+});
+
 test('an upgrade changing the sensor interval changes only the sensor release', async () => {
   const before = await revisions();
   const r = await step('upgrade', { EDGE_SENSOR_INTERVAL_MS: '250' });

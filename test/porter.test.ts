@@ -15,7 +15,8 @@ import { toolPath, toolsDir } from '../src/common/tools.js';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url)); // dist/test -> repo root
 const MANIFEST_FILE = join(ROOT, 'porter.yaml');
 const MAIN = '/cnab/app/dist/steps/main.js';
-const ACTIONS = ['install', 'upgrade', 'uninstall'] as const;
+const ACTIONS = ['install', 'upgrade', 'uninstall', 'rotate-certs'] as const;
+const CUSTOM_ACTIONS = ['rotate-certs'];
 type Action = (typeof ACTIONS)[number];
 
 // ---- manifest types (the subset this bundle uses) ---------------------------------------------
@@ -76,6 +77,8 @@ interface Manifest {
   install: Array<Record<string, ExecStep>>;
   upgrade: Array<Record<string, ExecStep>>;
   uninstall: Array<Record<string, ExecStep>>;
+  'rotate-certs': Array<Record<string, ExecStep>>;
+  customActions?: Record<string, { description?: string; modifies?: boolean; stateless?: boolean }>;
 }
 
 const RAW = readFileSync(MANIFEST_FILE, 'utf8');
@@ -165,8 +168,16 @@ test('metadata: schema 1.0.x, semver version, a registry, the exec mixin, keys i
   assert.is(M.registry, 'ghcr.io/nested-edge');
   assert.equal(M.mixins, ['exec']);
   const keys = Object.keys(M);
-  for (const k of keys) assert.ok(REFERENCE_ORDER.includes(k), `unknown top-level key ${k} (porter would take it for a custom action)`);
-  const positions = keys.map((k) => REFERENCE_ORDER.indexOf(k));
+  // Any other top-level key is a custom action to porter: it must be one we declare and run.
+  const custom = M.customActions ?? {};
+  for (const k of keys) assert.ok(REFERENCE_ORDER.includes(k) || (CUSTOM_ACTIONS.includes(k) && custom[k]), `unknown top-level key ${k} (porter would take it for a custom action)`);
+  assert.equal(Object.keys(custom), CUSTOM_ACTIONS, 'the custom actions are declared under customActions');
+  for (const [name, c] of Object.entries(custom)) {
+    assert.ok(c.description && c.description.length > 10, `${name}: description`);
+    assert.is(c.modifies, true, `${name} changes the installation`);
+    assert.is(c.stateless, false, `${name} needs the installation's state`);
+  }
+  const positions = keys.map((k) => (REFERENCE_ORDER.includes(k) ? REFERENCE_ORDER.indexOf(k) : REFERENCE_ORDER.length));
   assert.equal(positions, [...positions].sort((a, b) => a - b), `keys out of reference order: ${keys.join(', ')}`);
   assert.is(M.dockerfile, 'cnab/Dockerfile.tmpl');
   assert.ok(existsSync(join(ROOT, M.dockerfile!)), 'the Dockerfile template exists');
@@ -177,9 +188,9 @@ const EXPECTED_PARAMS: Record<string, { type: string; env?: string; default: unk
   clusters: { type: 'string', env: 'EDGE_CLUSTERS', default: '{}' },
   'namespace-prefix': { type: 'string', env: 'EDGE_NAMESPACE_PREFIX', default: 'edge-' },
   infra: { type: 'string', env: 'EDGE_INFRA', default: 'kubeconfig' },
-  'aks-resource-group': { type: 'string', env: 'EDGE_AKS_RESOURCE_GROUP', default: 'nested-edge', applyTo: ['install', 'upgrade', 'uninstall'] },
+  'aks-resource-group': { type: 'string', env: 'EDGE_AKS_RESOURCE_GROUP', default: 'nested-edge', applyTo: ['install', 'upgrade', 'uninstall', 'rotate-certs'] },
   'aks-location': { type: 'string', env: 'EDGE_AKS_LOCATION', default: 'westeurope', applyTo: ['install', 'upgrade'] },
-  'aks-cluster-name': { type: 'string', env: 'EDGE_AKS_CLUSTER_NAME', default: 'nested-edge', applyTo: ['install', 'upgrade', 'uninstall'] },
+  'aks-cluster-name': { type: 'string', env: 'EDGE_AKS_CLUSTER_NAME', default: 'nested-edge', applyTo: ['install', 'upgrade', 'uninstall', 'rotate-certs'] },
   'aks-node-count': { type: 'integer', env: 'EDGE_AKS_NODE_COUNT', default: 1, applyTo: ['install', 'upgrade'] },
   'aks-node-size': { type: 'string', env: 'EDGE_AKS_NODE_SIZE', default: 'Standard_D4s_v5', applyTo: ['install', 'upgrade'] },
   'dapr-version': { type: 'string', env: 'EDGE_DAPR_VERSION', default: '1.16.2' },
@@ -190,6 +201,7 @@ const EXPECTED_PARAMS: Record<string, { type: string; env?: string; default: unk
   'flux-enabled': { type: 'boolean', env: 'EDGE_FLUX_ENABLED', default: false },
   'flux-repo-url': { type: 'string', env: 'EDGE_FLUX_REPO_URL', default: '' },
   'keep-data': { type: 'boolean', env: 'EDGE_KEEP_DATA', default: false, applyTo: ['uninstall'] },
+  'keep-ca': { type: 'boolean', env: 'EDGE_KEEP_CA', default: false, applyTo: ['rotate-certs'] },
 };
 
 test('parameters: the agreed names, types, env variables, defaults and applyTo', () => {
@@ -243,7 +255,7 @@ test('parameters: each is described, typed, delivered to the step, and has a def
 test('secrets are credentials (always masked by porter), never parameters', () => {
   const secret = /secret|password|passwd|token|key$|connection-string/;
   for (const p of M.parameters) assert.not.match(p.name, secret, `${p.name} looks like a secret: declare it as a credential`);
-  for (const name of ['azure-client-secret', 'broker-ca-key', 'postgres-url', 'eventhubs-connection-string']) {
+  for (const name of ['azure-client-secret', 'postgres-url', 'eventhubs-connection-string']) {
     const c = M.credentials.find((x) => x.name === name);
     assert.ok(c, `${name} is a credential`);
     assert.match(c!.description ?? '', /sensitive/, `${name}: its description says it is sensitive`);
@@ -256,12 +268,10 @@ test('credentials: the agreed names and locations, all optional, each with exact
     'kubeconfig-l4': { path: '/cnab/app/kubeconfigs/l4' },
     'kubeconfig-l3': { path: '/cnab/app/kubeconfigs/l3' },
     'kubeconfig-l2': { path: '/cnab/app/kubeconfigs/l2' },
-    'azure-client-id': { env: 'AZURE_CLIENT_ID', applyTo: ['install', 'upgrade', 'uninstall'] },
-    'azure-client-secret': { env: 'AZURE_CLIENT_SECRET', applyTo: ['install', 'upgrade', 'uninstall'] },
-    'azure-tenant-id': { env: 'AZURE_TENANT_ID', applyTo: ['install', 'upgrade', 'uninstall'] },
-    'azure-subscription-id': { env: 'AZURE_SUBSCRIPTION_ID', applyTo: ['install', 'upgrade', 'uninstall'] },
-    'broker-ca-cert': { path: '/cnab/app/certs/ca.crt' },
-    'broker-ca-key': { path: '/cnab/app/certs/ca.key' },
+    'azure-client-id': { env: 'AZURE_CLIENT_ID', applyTo: ['install', 'upgrade', 'uninstall', 'rotate-certs'] },
+    'azure-client-secret': { env: 'AZURE_CLIENT_SECRET', applyTo: ['install', 'upgrade', 'uninstall', 'rotate-certs'] },
+    'azure-tenant-id': { env: 'AZURE_TENANT_ID', applyTo: ['install', 'upgrade', 'uninstall', 'rotate-certs'] },
+    'azure-subscription-id': { env: 'AZURE_SUBSCRIPTION_ID', applyTo: ['install', 'upgrade', 'uninstall', 'rotate-certs'] },
     'postgres-url': { env: 'EDGE_POSTGRES_URL', applyTo: ['install', 'upgrade'] },
     'eventhubs-connection-string': { env: 'EDGE_EVENTHUBS_CONNECTION_STRING', applyTo: ['install', 'upgrade'] },
   };
@@ -407,7 +417,7 @@ test('templating: only ${ bundle.* } expressions, each naming something declared
 });
 
 test('EDGE_IMAGES renders to JSON naming every image, with relocated references passed through', () => {
-  for (const action of ['install', 'upgrade'] as const) {
+  for (const action of ['install', 'upgrade', 'rotate-certs'] as const) {
     const tmpl = stepOf(action).envs?.EDGE_IMAGES ?? '';
     // What porter does at run time after `porter copy`: each image resolved to the new registry.
     const rendered = tmpl.replace(TEMPLATE, (_all, expr: string) => {

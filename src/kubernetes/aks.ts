@@ -142,6 +142,8 @@ export async function aksKubeconfigs(inputs: BundleInputs, progress: Progress, o
 
   if (inputs.action === 'uninstall') {
     progress(`infra: ${where} is kept (deleting a cluster is a user decision outside the bundle); fetching its credentials`);
+  } else if (inputs.action === 'rotate-certs') {
+    progress(`infra: ${where} must exist already (rotate-certs creates nothing); fetching its credentials`);
   } else {
     await ensureCluster(client, target, progress, options, explain);
   }

@@ -3,7 +3,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { brokerPkiLayout, ensureBrokerPki, pkiEntries, readPkiMaterial, writePkiEntries, type PkiMaterial } from '../pki/broker-pki.js';
+import { brokerPkiLayout, ensureBrokerPki, pkiEntries, readPkiMaterial, rotateBrokerPki, writePkiEntries, type BrokerPki, type PkiMaterial, type RotationPhase } from '../pki/broker-pki.js';
 import { ensureCredentials, type Credentials } from '../config/credentials.js';
 import { loadTopology } from '../topology/parse.js';
 import { levelUsers } from '../config/mosquitto.js';
@@ -11,7 +11,7 @@ import { parentFirst, rootLevel, type Topology } from '../topology/model.js';
 import { toolsDir } from '../common/tools.js';
 import { apiFor, applySecret, checkCluster, ensureNamespace, readSecretData, readSecretKey, requireCrds, sweepNamespace, type ClusterCheck } from './cluster.js';
 import { applyRelease, ensureDependencies, uninstallRelease, type ReleaseOutcome } from './helm.js';
-import { childListenerNames, credentialOf, DEFAULT_IMAGES, namespaceOf, renderDeployment, type LevelRender } from './render.js';
+import { BROKER_SECRET, childListenerNames, credentialOf, DEFAULT_IMAGES, namespaceOf, renderDeployment, type LevelRender } from './render.js';
 import { imageRef, refString, type BundleInputs } from './inputs.js';
 import { connectClusters, disconnectClusters } from './arc.js';
 
@@ -40,6 +40,8 @@ export interface StepReport {
   levels: Record<string, LevelReport>;
   changes: number;
   durationS: number;
+  /** rotate-certs: the phases rolled through every broker, and the CA before and after. */
+  rotation?: { phases: RotationPhase[]; oldCaFingerprint: string; newCaFingerprint: string };
 }
 
 const CREDENTIALS_SECRET = 'edge-credentials';
@@ -86,11 +88,10 @@ async function loadCredentials(ctx: DeployContext): Promise<Credentials> {
 }
 
 /**
- * The bridge links' PKI, kept in a Secret at the top level beside the credentials: made on the
- * first install, reused by every later one (a new CA would cut every bridge until all levels
- * have rolled). Worked on in a private temporary directory, removed at once.
+ * Runs `body` on the bridge links' PKI, kept in a Secret at the top level beside the credentials,
+ * copied into a private temporary directory (removed at once); `save` stores it back.
  */
-async function loadBrokerPki(ctx: DeployContext): Promise<PkiMaterial> {
+async function withStoredPki<T>(ctx: DeployContext, body: (pki: BrokerPki, save: () => Promise<void>) => Promise<T>): Promise<T> {
   const root = rootLevel(ctx.topology);
   const { core } = apiFor(kubeconfigOf(ctx, root.name));
   const ns = namespaceOf(ctx.inputs, root.name);
@@ -98,12 +99,24 @@ async function loadBrokerPki(ctx: DeployContext): Promise<PkiMaterial> {
   try {
     const layout = brokerPkiLayout(ctx.topology, join(dir, 'pki'));
     writePkiEntries(layout, (await readSecretData(core, ns, PKI_SECRET)) ?? {});
-    const pki = await ensureBrokerPki(ctx.topology, layout.dir, (level) => childListenerNames(ctx.topology, ctx.inputs, level));
-    await applySecret(core, ns, { name: PKI_SECRET, stringData: pkiEntries(pki) }, root.name);
-    return readPkiMaterial(pki);
+    return await body(layout, async () => void (await applySecret(core, ns, { name: PKI_SECRET, stringData: pkiEntries(layout) }, root.name)));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+const listenerHosts = (ctx: DeployContext) => (level: string) => childListenerNames(ctx.topology, ctx.inputs, level);
+
+/**
+ * The PKI, made on the first install and reused by every later one (a new CA would cut every
+ * bridge until all levels have rolled: that is what rotate-certs is for).
+ */
+async function loadBrokerPki(ctx: DeployContext): Promise<PkiMaterial> {
+  return withStoredPki(ctx, async (layout, save) => {
+    const pki = await ensureBrokerPki(ctx.topology, layout.dir, listenerHosts(ctx));
+    await save();
+    return readPkiMaterial(pki);
+  });
 }
 
 function daprChartDir(ctx: DeployContext): string | undefined {
@@ -184,6 +197,37 @@ async function applyLevel(ctx: DeployContext, creds: Credentials, level: LevelRe
   }
 }
 
+/**
+ * rotate-certs: a new CA and new certificates for every broker while the edge runs. Each phase
+ * (trust both CAs, reissue every leaf, drop the old CA) is stored in the PKI Secret first, then
+ * rolled through every level's broker, parent first; helm waits for each rollout before the
+ * next, so at every moment each bridge and its parent trust each other. With keep-ca, only the
+ * leaves are reissued (one phase). Interrupted, it can be run again: it starts over from the CA
+ * stored in the Secret, which every broker still trusts.
+ */
+export async function rotateCertificates(ctx: DeployContext): Promise<StepReport> {
+  const started = Date.now();
+  const report: StepReport = { action: ctx.inputs.action, topology: ctx.topology.name, platform: {}, levels: {}, changes: 0, durationS: 0 };
+  const creds = await loadCredentials(ctx);
+  await ensureDependencies(join(ctx.inputs.chartsDir, 'broker'));
+  report.rotation = await withStoredPki(ctx, (pki, save) =>
+    rotateBrokerPki(
+      ctx.topology,
+      pki.dir,
+      listenerHosts(ctx),
+      async (phase) => {
+        await save();
+        ctx.progress(`rotate-certs: ${phase}: rolling every broker, parent first`);
+        const rendered = renderDeployment(ctx.topology, ctx.inputs, creds, readPkiMaterial(pki));
+        // Only the broker's own Secret and release: nothing else of a level is touched.
+        for (const level of rendered) await applyLevel(ctx, creds, { ...level, secrets: level.secrets.filter((s) => s.name === BROKER_SECRET) }, report, (r) => r === 'broker');
+      },
+      { keepCa: ctx.inputs.keepCa },
+    ),
+  );
+  report.durationS = (Date.now() - started) / 1000;
+  return report;
+}
 
 export async function uninstall(ctx: DeployContext): Promise<StepReport> {
   const started = Date.now();

@@ -81,10 +81,10 @@ export function renderGatewaySinks(inputs: BundleInputs, w: Workload): GatewaySi
 
 /**
  * Run first, before the infra step: a bad selection or a missing credential is refused before
- * Azure or any cluster is touched. Uninstall needs neither.
+ * Azure or any cluster is touched. Uninstall and rotate-certs (brokers only) need neither.
  */
 export function checkGatewaySinks(inputs: BundleInputs): void {
-  if (inputs.action === 'uninstall') return;
+  if (inputs.action === 'uninstall' || inputs.action === 'rotate-certs') return;
   const problems = gatewaySinkProblems(loadTopology(inputs.topologyFile), inputs);
   if (problems.length > 0) throw new InputError(problems);
 }

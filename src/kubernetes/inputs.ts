@@ -4,8 +4,9 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseSinks } from '../../workloads/data-gateway/src/routes.js';
 
-export type Action = 'install' | 'upgrade' | 'uninstall';
-export const ACTIONS: readonly Action[] = ['install', 'upgrade', 'uninstall'];
+/** `rotate-certs` is a custom action: `porter invoke <installation> --action rotate-certs`. */
+export type Action = 'install' | 'upgrade' | 'uninstall' | 'rotate-certs';
+export const ACTIONS: readonly Action[] = ['install', 'upgrade', 'uninstall', 'rotate-certs'];
 
 export interface ImageRef {
   repository: string;
@@ -43,6 +44,8 @@ export interface BundleInputs {
   /** The az CLI (Arc, Flux); EDGE_AZ_CLI points elsewhere (the contract test's FAKE az). */
   azCli: string;
   keepData: boolean;
+  /** rotate-certs: reissue the brokers' certificates from the current CA instead of a new CA. */
+  keepCa: boolean;
   images: Record<string, ImageRef>;
   /** credential name -> kubeconfig file path */
   kubeconfigs: Record<string, string>;
@@ -164,6 +167,7 @@ export function readInputs(action: string | undefined, env: NodeJS.ProcessEnv = 
     fluxRepoUrl: env.EDGE_FLUX_REPO_URL || undefined,
     azCli: env.EDGE_AZ_CLI || 'az',
     keepData: bool('EDGE_KEEP_DATA'),
+    keepCa: bool('EDGE_KEEP_CA'),
     images,
     kubeconfigs,
     chartsDir: env.EDGE_CHARTS_DIR ?? join(appDir, 'charts'),

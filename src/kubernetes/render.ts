@@ -18,7 +18,7 @@ export const PART_OF = 'nested-edge';
 export const BROKER_PORTS = { workloadPort: 1883, childPort: 1884 };
 export const PROXY_PORT = 3128;
 export const DAPR_CONFIG_NAME = 'edge-tracing';
-const BROKER_SECRET = 'broker-config';
+export const BROKER_SECRET = 'broker-config';
 
 export const DEFAULT_IMAGES: Record<string, ImageRef> = {
   'temperature-sensor': { repository: 'ghcr.io/nested-edge/temperature-sensor', tag: '0.1.0' },
