@@ -523,7 +523,7 @@ test('data-gateway: Recreate strategy, a ReadWriteOnce claim at /data, APP_PORT 
   assert.is((ts.spec as { replicas: number }).replicas, 1);
 });
 
-test('data-gateway: the sink selection from values; the PostgreSQL URL only through secretKeyRef; credentials in values refused', () => {
+test('data-gateway: the sink selection from values; the PostgreSQL and session URLs only through secretKeyRef; credentials in values refused', () => {
   const gw = (patch: Record<string, unknown>) => withValues(minimalValues('data-gateway'), patch);
   assert.is(envOf(mainContainer(render('data-gateway', minimalValues('data-gateway')))).GATEWAY_SINKS, 'file', 'file by default');
   const c = mainContainer(render('data-gateway', gw({ sinks: ['file', 'postgresql'], postgresql: { urlSecret: { name: 'gw-postgres', key: 'url' } } }), 'gw'));
@@ -531,8 +531,12 @@ test('data-gateway: the sink selection from values; the PostgreSQL URL only thro
   const pgEnv = (c.env as Array<{ name: string; value?: string; valueFrom?: unknown }>).find((e) => e.name === 'GATEWAY_PG_URL');
   assert.equal(pgEnv, { name: 'GATEWAY_PG_URL', valueFrom: { secretKeyRef: { name: 'gw-postgres', key: 'url' } } }, 'from the Secret, no value');
   assert.match(renderError('data-gateway', gw({ sinks: ['postgresql'] })), /sinks has postgresql: set postgresql\.urlSecret\.name .* the Secret holding the postgres:\/\/ URL/);
-  for (const name of ['GATEWAY_PG_URL', 'PGPASSWORD']) {
-    assert.match(renderError('data-gateway', gw({ env: { [name]: 'postgres://u:pw@h/db' } })), new RegExp(`env\\.${name} would put a credential in the Helm values: give the Secret`));
+  assert.not.ok(envOf(c).GATEWAY_SESSION_BROKER_URL, 'no session release unless its Secret is named');
+  const released = mainContainer(render('data-gateway', gw({ sessionRelease: { urlSecret: { name: 'broker-url-gw', key: 'url' } } }), 'gw'));
+  const sessionEnv = (released.env as Array<{ name: string; value?: string; valueFrom?: unknown }>).find((e) => e.name === 'GATEWAY_SESSION_BROKER_URL');
+  assert.equal(sessionEnv, { name: 'GATEWAY_SESSION_BROKER_URL', valueFrom: { secretKeyRef: { name: 'broker-url-gw', key: 'url' } } }, 'the sidecar URL from its Secret, no value');
+  for (const name of ['GATEWAY_PG_URL', 'PGPASSWORD', 'GATEWAY_SESSION_BROKER_URL']) {
+    assert.match(renderError('data-gateway', gw({ env: { [name]: 'postgres://u:pw@h/db' } })), new RegExp(`env\\.${name} would put a credential in the Helm values: name the Secret`));
   }
   assert.match(renderError('data-gateway', gw({ sinks: ['file', 'kafka'] })), /sinks\/1.*value must be one of 'file', 'postgresql', 'eventhubs'/);
   assert.match(renderError('data-gateway', gw({ sinks: [] })), /sinks.*minimum 1 items|sinks.*minItems/i);

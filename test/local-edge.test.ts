@@ -78,6 +78,29 @@ test('poison messages go to the dead-letter topic with a reason; valid traffic a
   });
 });
 
+test('a gateway killed with its sidecar comes back and releases its session: what the session held is stored, lost 0', async () => {
+  await withCleanup(async (c) => {
+    const dir = c.dir('gw-restart');
+    const { plan } = await singleLevel(dir, 3000);
+    const edge = new LocalEdge(plan, () => undefined);
+    c.add(() => edge.stopAll());
+    await edge.start();
+    await waitFor('500 acknowledged', () => (edge.readReports()[0]?.acknowledged ?? 0) >= 500, 60_000, 100);
+    await edge.kill('l4/data-gateway/daprd');
+    await edge.kill('l4/data-gateway');
+    // The sensor goes on: its messages wait in the gateway sidecar's persistent session.
+    await new Promise((r) => setTimeout(r, 2_000));
+    await edge.relaunch('l4/data-gateway');
+    await waitFor('3000 acknowledged', () => edge.readReports()[0]?.acknowledged === 3000, 90_000, 200);
+    await edge.stopProducers();
+    await edge.drain(60_000);
+    const s = edge.accounting.summary();
+    assert.equal({ sent: s.sent, delivered: s.delivered, lost: s.lost, duplicates: s.duplicates }, { sent: 3000, delivered: 3000, lost: 0, duplicates: 0 });
+    const gatewayLog = readFileSync(join(dir, 'l4', 'data-gateway', 'data-gateway.log'), 'utf8');
+    assert.is(gatewayLog.match(/released the sidecar session/g)?.length, 2, 'released at the first start and after the restart');
+  });
+});
+
 test('`edge up` runs the default three-level edge, drains, accounts, and leaves no process behind', async () => {
   await withCleanup(async (c) => {
     const dir = c.dir('up');

@@ -174,7 +174,7 @@ function renderLevel(topology: Topology, inputs: BundleInputs, creds: Credential
   const resources: Record<string, unknown>[] = [daprConfiguration(DAPR_CONFIG_NAME)];
   for (const w of daprWorkloads) {
     const componentName = `pubsub-${w.name}`;
-    const secretName = `broker-url-${w.name}`;
+    const secretName = brokerUrlSecretName(w.name);
     secrets.push({ name: secretName, stringData: { url: brokerUrl(creds.levels[level.name]!.workloads[w.name]!, `broker.${namespace}.svc.cluster.local`, BROKER_PORTS.workloadPort) } });
     resources.push(pubsubComponent({ componentName, appId: w.name, urlSecret: { name: secretName, key: 'url' } }));
     resources.push(resiliencyPolicy(componentName, w.name));
@@ -214,8 +214,12 @@ function workloadRelease(inputs: BundleInputs, level: Level, w: Workload, namesp
   }
   if (w.type === 'opc-plc') values.opc = { port: Number(w.config.port ?? 50000) };
   if (sinks) Object.assign(values, sinks.values);
+  // The sidecar's own broker URL Secret (made with its pub/sub component): see session-release.ts.
+  if (w.type === 'data-gateway') values.sessionRelease = { urlSecret: { name: brokerUrlSecretName(w.name), key: 'url' } };
   return { name: w.name, chart: w.type, values };
 }
+
+const brokerUrlSecretName = (workload: string): string => `broker-url-${workload}`;
 
 /** Every image reference a rendering puts into values, for the relocation check. */
 export function imagesIn(value: unknown, found: string[] = []): string[] {

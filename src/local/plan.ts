@@ -45,8 +45,6 @@ export interface WorkloadPlan {
   daprd?: ProcessPlan & {
     httpPort: number;
     appPort?: number;
-    /** The sidecar's persistent MQTT session at its level's broker (client id = consumerID). */
-    session: { clientId: string; username: string; password: string };
   };
   reportFile: string;
   /** A file that must exist before this workload starts (e.g. the PLC's publishednodes.json). */
@@ -196,7 +194,14 @@ export async function buildLocalPlan(topology: Topology, creds: Credentials, opt
         const componentsDir = join(wdir, 'components');
         const secretsFile = join(wdir, 'secrets.json');
         const user = creds.levels[level.name]!.workloads[workload.name]!;
-        files.push({ path: secretsFile, content: JSON.stringify({ 'broker-url': brokerUrl(user, opts.hostOf(level.name), level.broker.workloadPort), ...gateway?.secrets }), secret: true });
+        const url = brokerUrl(user, opts.hostOf(level.name), level.broker.workloadPort);
+        files.push({ path: secretsFile, content: JSON.stringify({ 'broker-url': url, ...gateway?.secrets }), secret: true });
+        if (gateway) {
+          // The gateway releases its sidecar's session after a restart (session-release.ts).
+          const sessionUrlFile = join(wdir, 'session-broker-url');
+          files.push({ path: sessionUrlFile, content: url, secret: true });
+          env.GATEWAY_SESSION_BROKER_URL_FILE = sessionUrlFile;
+        }
         files.push({
           path: join(componentsDir, 'components.yaml'),
           content: toYaml([
@@ -228,7 +233,6 @@ export async function buildLocalPlan(topology: Topology, creds: Credentials, opt
           logFile: join(wdir, 'daprd.log'),
           httpPort,
           appPort,
-          session: { clientId: workload.name, username: user.username, password: user.password },
         };
         env.DAPR_HOST = host;
         env.DAPR_HTTP_PORT = String(httpPort);

@@ -10,7 +10,6 @@ import type { BrokerPlan, LocalPlan, ProcessPlan, WorkloadPlan } from './plan.js
 import type { CollectorPlan } from './otel-plan.js';
 import { SinkAccounting, type ProducerRun } from './summary.js';
 import { LocalStores } from './gateway-stores.js';
-import { bounceSession, type MqttSession } from './mqtt-session.js';
 import { bridgeClientId } from '../config/mosquitto.js';
 
 export interface Progress {
@@ -66,8 +65,6 @@ export interface EdgeProbe {
   httpStatus(level: string, url: string): Promise<number>;
   /** Subscribes, from `level`, to `topics` at a broker (clean session, QoS 0). */
   watch(level: string, broker: BrokerEndpoint, clientId: string, topics: string[]): Promise<TopicWatch>;
-  /** Takes over a persistent session for a moment and leaves without acknowledging anything (see releaseSession). */
-  bounceSession(level: string, broker: { host: string; port: number }, session: MqttSession): Promise<void>;
 }
 
 export const hostProbe: EdgeProbe = {
@@ -85,7 +82,6 @@ export const hostProbe: EdgeProbe = {
     }
     return { latest: async (t) => latest.get(t), close: () => client.endAsync(true) };
   },
-  bounceSession: (_level, broker, session) => bounceSession(`mqtt://${broker.host}:${broker.port}`, session),
 };
 
 interface Started {
@@ -186,8 +182,8 @@ export class LocalEdge {
       });
     }
     if (w.workload.type === 'data-gateway') {
+      // The gateway then releases its sidecar's session itself (data-gateway/src/session-release.ts).
       await this.waitForSubscription(w);
-      await this.releaseSession(w);
     }
     if (w.workload.type === 'opc-plc') {
       const port = Number(w.app.env.OPC_PORT ?? 50000);
@@ -250,21 +246,6 @@ export class LocalEdge {
     } finally {
       await watch.close();
     }
-  }
-
-  /**
-   * A restarted consumer sidecar reconnects to its persistent session before it subscribes, and
-   * the broker at once hands it what the session holds (up to max_inflight_messages). The mqtt3
-   * component's client has no handler for the topic yet, so it acknowledges none of them, and
-   * Mosquitto resends in-flight messages only on a reconnect: the session jams for good. Once
-   * the subscription is in place, bouncing the connection makes the sidecar reconnect with its
-   * handler ready, and the held messages are delivered again. Harmless on a fresh session.
-   */
-  private async releaseSession(w: WorkloadPlan): Promise<void> {
-    const ep = this.plan.monitor.find((m) => m.level === w.level.name);
-    const session = w.daprd?.session;
-    if (!ep || !session) return;
-    await this.probe.bounceSession(w.level.name, ep, session);
   }
 
   /**

@@ -133,12 +133,6 @@ export class NsAgent {
     };
   }
 
-  /** Takes over a persistent MQTT session from inside the namespace and leaves without acknowledging anything. */
-  async mqttBounce(url: string, session: { clientId: string; username: string; password: string }): Promise<void> {
-    const r = await this.request({ op: 'mqtt-bounce', url, ...session });
-    if (!r.ok) throw new Error(`cannot bounce session ${session.clientId} at ${url} from ${this.ns}: ${r.error}`);
-  }
-
   /** Closes stdin (the agent exits), then SIGKILL if it lingers. */
   async stop(graceMs = 2_000): Promise<void> {
     if (!live.has(this.child)) return;

@@ -7,7 +7,6 @@ import { createServer as createHttpServer, request } from 'node:http';
 import { createInterface } from 'node:readline';
 import { readFileSync } from 'node:fs';
 import mqtt from 'mqtt';
-import { bounceSession } from '../local/mqtt-session.js';
 
 export type AgentRequest =
   | { op: 'tcp'; host: string; port: number; timeoutMs: number }
@@ -22,8 +21,7 @@ export type AgentRequest =
   | { op: 'http-get'; url: string; timeoutMs: number }
   | { op: 'mqtt-watch'; url: string; username: string; password: string; clientId: string; topics: string[]; timeoutMs: number }
   | { op: 'mqtt-latest'; watch: number; topic: string }
-  | { op: 'mqtt-unwatch'; watch: number }
-  | { op: 'mqtt-bounce'; url: string; clientId: string; username: string; password: string };
+  | { op: 'mqtt-unwatch'; watch: number };
 
 export interface AgentReply {
   ok: boolean;
@@ -286,12 +284,6 @@ export async function handle(req: AgentRequest): Promise<AgentReply> {
       result = w ? { ok: true, ...(body === undefined ? {} : { body }) } : { ok: false, error: `no watch ${req.watch}` };
       break;
     }
-    case 'mqtt-bounce':
-      result = await bounceSession(req.url, req).then(
-        () => ({ ok: true }),
-        (err: Error) => ({ ok: false, error: err.message }),
-      );
-      break;
     case 'mqtt-unwatch': {
       const w = watches.get(req.watch);
       watches.delete(req.watch);

@@ -41,7 +41,6 @@ export function agentProbe(agents: Record<string, NsAgent>): EdgeProbe {
       return r.status ?? 0;
     },
     watch: (level, ep, clientId, topics) => agent(level).mqttWatch(`mqtt://${ep.host}:${ep.port}`, ep.username, ep.password, clientId, topics),
-    bounceSession: (level, broker, session) => agent(level).mqttBounce(`mqtt://${broker.host}:${broker.port}`, session),
   };
 }
 

@@ -55,6 +55,12 @@ export interface GatewayConfig extends CommonConfig {
   maxMessageBytes: number;
   postgres: PostgresConfig;
   eventHubs: EventHubsConfig;
+  /**
+   * The sidecar's own broker URL (GATEWAY_SESSION_BROKER_URL[_FILE]), to release its session after
+   * a restart (session-release.ts); absent: not done. Its client id is the sidecar's consumerID.
+   */
+  sessionBrokerUrl?: string;
+  sessionClientId: string;
 }
 
 const PG_TABLE = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -70,7 +76,7 @@ export function readGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     const prefix = `GATEWAY_${kind.toUpperCase()}`;
     batch[kind] = { maxBatch: r.int(`${prefix}_BATCH_SIZE`, batchDefault.maxBatch, 1, 10_000), maxWaitMs: r.int(`${prefix}_BATCH_MAX_WAIT_MS`, batchDefault.maxWaitMs, 0, 60_000) };
   }
-  const postgres: PostgresConfig = { url: readPostgresUrl(r, env), table: r.string('GATEWAY_PG_TABLE', 'telemetry') };
+  const postgres: PostgresConfig = { url: readSecretUrl(r, 'GATEWAY_PG_URL', 'postgres://'), table: r.string('GATEWAY_PG_TABLE', 'telemetry') };
   if (!PG_TABLE.test(postgres.table)) r.problems.push(`GATEWAY_PG_TABLE must be a lower-case SQL identifier (got "${postgres.table}")`);
   if (sinks.includes('postgresql') && postgres.url === undefined && !env.GATEWAY_PG_URL_FILE && !env.PGHOST && !env.PGDATABASE) {
     r.problems.push('GATEWAY_SINKS has postgresql: set GATEWAY_PG_URL_FILE (a 0600 file holding the URL) or GATEWAY_PG_URL (from a Secret), or PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE');
@@ -95,7 +101,10 @@ export function readGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     maxMessageBytes: r.int('GATEWAY_MAX_MESSAGE_BYTES', 256 * 1024, 1024, 16 * 1024 * 1024),
     postgres,
     eventHubs,
+    sessionBrokerUrl: readSecretUrl(r, 'GATEWAY_SESSION_BROKER_URL', 'tcp://'),
+    sessionClientId: r.string('GATEWAY_SESSION_CLIENT_ID', common.source),
   };
+  if (config.sessionBrokerUrl !== undefined && !/^(tcp|mqtt):\/\//.test(config.sessionBrokerUrl)) r.problems.push(`${env.GATEWAY_SESSION_BROKER_URL_FILE ? 'the URL in GATEWAY_SESSION_BROKER_URL_FILE' : 'GATEWAY_SESSION_BROKER_URL'} must start with tcp:// or mqtt:// (value not shown: it holds a password)`);
   if (sinks.includes('eventhubs') && config.eventHubs.bindingName === config.pubsubName) {
     r.problems.push(`GATEWAY_EVENTHUBS_BINDING must name the Event Hubs output binding, not the MQTT pub/sub component ("${config.pubsubName}")`);
   }
@@ -104,24 +113,25 @@ export function readGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
 }
 
 /**
- * The PostgreSQL URL holds a password: it comes from a file only its owner can read (the local
- * target writes one, mode 0600) or from an env variable filled from a Secret (Kubernetes
- * secretKeyRef); it never appears in an argument list, a log line or a generated config.
+ * A URL holding a password (PostgreSQL's, the sidecar's broker URL) comes from a file only its
+ * owner can read (`<NAME>_FILE`: the local target writes one, mode 0600) or from an env variable
+ * filled from a Secret (`<NAME>`: Kubernetes secretKeyRef); it never appears in an argument
+ * list, a log line or a generated config.
  */
-function readPostgresUrl(r: EnvReader, env: NodeJS.ProcessEnv): string | undefined {
-  const direct = r.optionalString('GATEWAY_PG_URL');
-  const file = r.optionalString('GATEWAY_PG_URL_FILE');
+function readSecretUrl(r: EnvReader, name: string, example: string): string | undefined {
+  const direct = r.optionalString(name);
+  const file = r.optionalString(`${name}_FILE`);
   if (file === undefined) return direct;
   if (direct !== undefined) {
-    r.problems.push('set GATEWAY_PG_URL or GATEWAY_PG_URL_FILE, not both');
+    r.problems.push(`set ${name} or ${name}_FILE, not both`);
     return direct;
   }
   try {
     const url = readFileSync(file, 'utf8').trim();
-    if (url === '') r.problems.push(`GATEWAY_PG_URL_FILE: ${file} is empty; write the postgres:// URL into it`);
+    if (url === '') r.problems.push(`${name}_FILE: ${file} is empty; write the ${example} URL into it`);
     return url || undefined;
   } catch (err) {
-    r.problems.push(`GATEWAY_PG_URL_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); point it at the file holding the postgres:// URL`);
+    r.problems.push(`${name}_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); point it at the file holding the ${example} URL`);
     return undefined;
   }
 }

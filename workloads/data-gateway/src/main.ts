@@ -18,6 +18,7 @@ import { Router, SinkSet, type DeadLetter } from './router.js';
 import { DeliveryGate, holdUntilDone } from './delivery.js';
 import type { Sink } from './sink.js';
 import { healthPort, startHealthServer } from '../../shared/src/health.js';
+import { releaseOwnSession } from './session-release.js';
 
 const log = createLogger(process.env.EDGE_SOURCE ?? 'data-gateway', process.env.EDGE_LEVEL ?? 'l4');
 
@@ -125,6 +126,10 @@ async function main(): Promise<void> {
   let ready = false;
   startHealthServer(healthPort(), () => ready);
   await server.start();
+  if (config.sessionBrokerUrl) {
+    const release = { brokerUrl: config.sessionBrokerUrl, clientId: config.sessionClientId, daprHost: config.daprHost, daprHttpPort: config.daprHttpPort, pubsubName: config.pubsubName, topics: routes.map((r) => r.route.topic) };
+    await releaseOwnSession(release, log).catch((err: unknown) => log.warn('could not release the sidecar session: messages it held before a restart wait for its next reconnect', { error: err instanceof Error ? err.message : String(err) }));
+  }
   ready = true;
   log.info('gateway ready', { sinks: config.sinks, routes: config.routes, file: config.sinkFile || undefined, resequenceHoldMs: config.resequenceHoldMs });
 }

@@ -1,5 +1,5 @@
 // A sidecar's persistent MQTT session, seen from outside: used to make the sidecar reconnect
-// (see LocalEdge.releaseSession).
+// (see data-gateway/src/session-release.ts).
 import { connect } from 'node:net';
 
 export interface MqttSession {
