@@ -34,6 +34,8 @@ export interface BuiltImage {
 export interface BuildOptions {
   arches: Arch[];
   names?: readonly ImageName[];
+  /** Build the architectures other than the host's only for these (default: every image). */
+  foreignArchNames?: readonly ImageName[];
   /** Rebuild even when an image of the same inputs exists. */
   noCache?: boolean;
   log?: (line: string) => void;
@@ -182,7 +184,8 @@ export async function buildImages(opts: BuildOptions): Promise<BuiltImage[]> {
       ? serviceRecipe(name as ServiceName, await stageSource(name, [`tools/images/Containerfile.${name}`], BASE_INPUTS))
       : workloadRecipe(name, workloadSource, packageVersion);
     const images: ArchImage[] = [];
-    for (const arch of arches) images.push(await buildArch(recipe, arch, bases, opts));
+    const archesOf = opts.foreignArchNames && !opts.foreignArchNames.includes(name) ? [hostArch()] : arches;
+    for (const arch of archesOf) images.push(await buildArch(recipe, arch, bases, opts));
     const version = await versionOf(recipe, images[0]!);
     const tag = tagFor(version, recipe.source);
     const ref = `${LOCAL_PREFIX}/${name}:${tag}`;
