@@ -19,6 +19,8 @@ CONTRIB_VERSION=v1.16.0   # components-contrib actually built (replace in go.mod
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 wrapper="$here/daprd"
+# shellcheck source=lib/go-tool-cache.sh
+source "$here/lib/go-tool-cache.sh"
 EDGE_TOOLS_DIR="${EDGE_TOOLS_DIR:-$HOME/.cache/edge-tools}"
 
 # Same variables dapr's Makefile sets (DEFAULT_LDFLAGS); release builds use
@@ -33,29 +35,13 @@ ldflags="-s -w \
 # of the cache key together with the wrapper's go.mod, go.sum and *.go).
 recipe="dapr=$DAPR_VERSION contrib=$CONTRIB_VERSION cgo=0 trimpath notag-stub ldflags=$ldflags"
 
-# --- cache key: recipe + wrapper sources (cheap: a few small files) --------
-key="$(
-  {
-    printf '%s\n' "$recipe"
-    for f in "$wrapper"/go.mod "$wrapper"/go.sum "$wrapper"/*.go; do
-      printf '== %s\n' "${f##*/}"
-      cat "$f"
-    done
-  } | sha256sum | cut -c1-12
-)"
-dest_dir="$EDGE_TOOLS_DIR/daprd-$DAPR_VERSION-$key"
-dest="$dest_dir/daprd"
+key="$(tool_key "$recipe" "$wrapper")"
+name="daprd-$DAPR_VERSION-$key"
+dest="$EDGE_TOOLS_DIR/$name/daprd"
 link="$EDGE_TOOLS_DIR/bin/daprd"
 
-link_bin() {
-  mkdir -p "$EDGE_TOOLS_DIR/bin"
-  # relative link, atomically replaced
-  ln -sfn "../daprd-$DAPR_VERSION-$key/daprd" "$link.tmp.$$"
-  mv -Tf "$link.tmp.$$" "$link"
-}
-
 if [[ -z "${DAPRD_FORCE:-}" && -x "$dest" ]]; then
-  [[ "$(readlink "$link" 2>/dev/null || true)" == "../daprd-$DAPR_VERSION-$key/daprd" ]] || link_bin
+  link_tool "$EDGE_TOOLS_DIR" "$name" daprd
   echo "daprd $DAPR_VERSION: cached ($dest)"
   exit 0
 fi
@@ -68,7 +54,7 @@ mkdir -p "$EDGE_TOOLS_DIR"
 exec 9>"$EDGE_TOOLS_DIR/.daprd.lock"
 flock 9
 if [[ -z "${DAPRD_FORCE:-}" && -x "$dest" ]]; then   # built while we waited
-  link_bin
+  link_tool "$EDGE_TOOLS_DIR" "$name" daprd
   echo "daprd $DAPR_VERSION: cached ($dest)"
   exit 0
 fi
@@ -124,13 +110,7 @@ if [[ "$got" != "$ver" ]]; then
   exit 1
 fi
 
-# $tmp is inside $EDGE_TOOLS_DIR, so these renames are atomic: a reader sees
-# either no binary or a complete one (daprds already running keep theirs).
-mkdir -p "$dest_dir"
-printf '%s\nbuilt=%s go=%s\n' "$recipe" "$(date -u +%FT%TZ)" "$(go env GOVERSION)" >"$tmp/BUILDINFO"
-mv -f "$tmp/BUILDINFO" "$dest_dir/BUILDINFO"
-mv -f "$tmp/daprd" "$dest"
-link_bin
+publish_tool "$tmp/daprd" "$EDGE_TOOLS_DIR" "$name" daprd "$(printf '%s\nbuilt=%s go=%s' "$recipe" "$(date -u +%FT%TZ)" "$(go env GOVERSION)")"
 
 size="$(du -h "$dest" | cut -f1)"
 echo "daprd $DAPR_VERSION: built $dest ($size) in $((SECONDS - t0))s; $link -> it"

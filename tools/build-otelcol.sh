@@ -23,6 +23,8 @@ CONTRIB_VERSION=v0.165.0   # opentelemetry-collector-contrib exporter/fileexport
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 wrapper="$here/otelcol"
+# shellcheck source=lib/go-tool-cache.sh
+source "$here/lib/go-tool-cache.sh"
 EDGE_TOOLS_DIR="${EDGE_TOOLS_DIR:-$HOME/.cache/edge-tools}"
 
 # The go.mod must agree with the versions above (a bump changes both, or neither).
@@ -38,29 +40,13 @@ ldflags="-s -w -X main.version=$ver"
 # together with the wrapper's go.mod, go.sum and *.go).
 recipe="otelcol=$OTELCOL_VERSION stable=$OTELCOL_STABLE contrib=$CONTRIB_VERSION cgo=0 trimpath ldflags=$ldflags"
 
-key="$(
-  {
-    printf '%s\n' "$recipe"
-    for f in "$wrapper"/go.mod "$wrapper"/go.sum "$wrapper"/*.go; do
-      printf '== %s\n' "${f##*/}"
-      cat "$f"
-    done
-  } | sha256sum | cut -c1-12
-)"
+key="$(tool_key "$recipe" "$wrapper")"
 name="otelcol-edge-$OTELCOL_VERSION-$key"
-dest_dir="$EDGE_TOOLS_DIR/$name"
-dest="$dest_dir/otelcol-edge"
+dest="$EDGE_TOOLS_DIR/$name/otelcol-edge"
 link="$EDGE_TOOLS_DIR/bin/otelcol-edge"
 
-link_bin() {
-  mkdir -p "$EDGE_TOOLS_DIR/bin"
-  # relative link, atomically replaced
-  ln -sfn "../$name/otelcol-edge" "$link.tmp.$$"
-  mv -Tf "$link.tmp.$$" "$link"
-}
-
 cached() {
-  [[ "$(readlink "$link" 2>/dev/null || true)" == "../$name/otelcol-edge" ]] || link_bin
+  link_tool "$EDGE_TOOLS_DIR" "$name" otelcol-edge
   echo "otelcol-edge $OTELCOL_VERSION: cached ($dest)"
   exit 0
 }
@@ -102,13 +88,7 @@ if [[ "$got" != *" version $ver" ]]; then
   exit 1
 fi
 
-# $tmp is inside $EDGE_TOOLS_DIR, so these renames are atomic: a reader sees either no binary or
-# a complete one (collectors already running keep theirs).
-mkdir -p "$dest_dir"
-printf '%s\nbuilt=%s go=%s modules=%ss compile=%ss\n' "$recipe" "$(date -u +%FT%TZ)" "$(go env GOVERSION)" "$((t1 - t0))" "$((t2 - t1))" >"$tmp/BUILDINFO"
-mv -f "$tmp/BUILDINFO" "$dest_dir/BUILDINFO"
-mv -f "$tmp/otelcol-edge" "$dest"
-link_bin
+publish_tool "$tmp/otelcol-edge" "$EDGE_TOOLS_DIR" "$name" otelcol-edge "$(printf '%s\nbuilt=%s go=%s modules=%ss compile=%ss' "$recipe" "$(date -u +%FT%TZ)" "$(go env GOVERSION)" "$((t1 - t0))" "$((t2 - t1))")"
 
 size="$(du -h "$dest" | cut -f1)"
 echo "otelcol-edge $OTELCOL_VERSION: built $dest ($size) in $((SECONDS - t0))s; $link -> it"
