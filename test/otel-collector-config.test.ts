@@ -137,11 +137,38 @@ test('local plan with --otel: a collector per level, parent first, each forwardi
     assert.equal(c.process.args, ['--config', `/data/${c.level.name}/otelcol/config.yaml`]);
     const conf = parse(p.files.find((f) => f.path === `/data/${c.level.name}/otelcol/config.yaml`)!.content);
     const parent = p.collectors.find((o) => o.level.name === c.level.parent);
-    if (parent) assert.equal(Object.values(conf.exporters).map((e) => e.endpoint), [`127.0.0.1:${parent.ports.grpc}`]);
-    else assert.is(conf.exporters.file!.path, p.telemetryFile);
+    if (parent) {
+      // To the parent's child receiver, with mTLS: this level's bridge certificate, the install's trust.
+      assert.equal(conf.exporters['otlp_grpc/parent']!.endpoint, `127.0.0.1:${parent.ports.children}`);
+      assert.equal(conf.exporters['otlp_grpc/parent']!.tls, { ca_file: '/pki/trust.crt', cert_file: `/pki/${c.level.name}/bridge.crt`, key_file: `/pki/${c.level.name}/bridge.key`, min_version: '1.2', reload_interval: '1m' });
+    } else assert.is(conf.exporters.file!.path, p.telemetryFile);
+    // Its own metrics only (receiver otlp, not its children's), kept in its own data dir.
+    assert.is(conf.exporters['file/level']!.path, `/data/${c.level.name}/otelcol/level-metrics.jsonl`);
+    assert.equal(conf.service.pipelines['metrics/level'], { receivers: ['otlp'], processors: ['memory_limiter', 'batch'], exporters: ['file/level'] });
+    const children = p.collectors.filter((o) => o.level.parent === c.level.name);
+    if (children.length) {
+      const child = (conf.receivers as unknown as Record<string, { protocols: { grpc: { endpoint: string; tls: Record<string, string> } } }>)['otlp/child_0']!;
+      assert.is(child.protocols.grpc.endpoint, `127.0.0.1:${c.ports.children}`);
+      assert.is(child.protocols.grpc.tls.client_ca_file, '/pki/trust.crt', 'children must present a certificate of the install\'s CA');
+      assert.is(child.protocols.grpc.tls.cert_file, `/pki/${c.level.name}/server.crt`);
+      assert.equal(conf.service.pipelines.metrics!.receivers, ['otlp', 'otlp/child_0']);
+    } else assert.is(c.ports.children, undefined, 'a level without children has no child receiver');
     assert.is(conf.service.telemetry.metrics.level, 'normal', 'the local target reads each collector\'s own metrics');
   }
-  const ports = p.collectors.flatMap((c) => [c.ports.grpc, c.ports.http, c.ports.metrics]);
+  const ports = p.collectors.flatMap((c) => [c.ports.grpc, c.ports.http, c.ports.metrics, ...(c.ports.children ? [c.ports.children] : [])]);
+  // A broker exporter per level, on its own level's broker and collector; the password in a 0600 file only.
+  assert.equal(p.brokerExporters.map((e) => e.level.name), ['l4', 'l3', 'l2']);
+  for (const e of p.brokerExporters) {
+    const col = p.collectors.find((c) => c.level.name === e.level.name)!;
+    const mon = p.monitor.find((m) => m.level === e.level.name)!;
+    assert.is(e.process.env.EDGE_OTLP_METRICS_URL, `http://127.0.0.1:${col.ports.http}/v1/metrics`);
+    assert.is(e.process.env.EDGE_BROKER_URL, `mqtt://127.0.0.1:${mon.port}`);
+    assert.is(e.process.env.EDGE_BRIDGE_PARENT, e.level.parent);
+    const pwFile = p.files.find((f) => f.path === e.process.env.EDGE_MONITOR_PASSWORD_FILE)!;
+    assert.ok(pwFile.secret, 'the password file is written 0600');
+    assert.is(pwFile.content.trim(), mon.password);
+    assert.not.ok([...e.process.args, ...Object.values(e.process.env)].some((v) => v.includes(mon.password)), 'the password is in no argument and no variable');
+  }
   assert.is(new Set(ports).size, ports.length, 'no port is planned twice');
   const sensor = p.workloads.find((w) => w.workload.name === 'temperature-sensor')!;
   const l2 = p.collectors.find((c) => c.level.name === 'l2')!;

@@ -14,6 +14,8 @@ import { toolPath } from '../src/common/tools.js';
 import { planCollectors, type CollectorPlan } from '../src/local/otel-plan.js';
 import { parseOtlpEndpoint, renderOtelCollectorConfig, type OtlpUpstream } from '../src/config/otel-collector.js';
 import { tcpReachable } from '../src/local/run.js';
+import { brokerPkiLayout, ensureBrokerPki, pkiDirOf } from '../src/pki/broker-pki.js';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { loadTopology } from '../src/topology/parse.js';
 import { processesMentioning, withCleanup, type Cleanup } from './helpers.js';
 
@@ -38,7 +40,9 @@ interface Chain {
 /** Plans l4 <- l3 <- l2 collectors in a temp dir and starts them parent first. */
 async function startChain(c: Cleanup, upstream?: OtlpUpstream): Promise<Chain> {
   const dir = c.dir('otelcol');
-  const plan = await planCollectors(loadTopology(), { collectorPath: toolPath('otelcol-edge'), ...(upstream ? { upstream } : {}) }, { dataDir: dir, hostOf: () => '127.0.0.1', allocatePort: freePort, wrap: (_l, command, args) => ({ command, args }) });
+  const topology = loadTopology();
+  const pki = await ensureBrokerPki(topology, pkiDirOf(dir), () => ['127.0.0.1']);
+  const plan = await planCollectors(topology, { collectorPath: toolPath('otelcol-edge'), ...(upstream ? { upstream } : {}) }, { dataDir: dir, hostOf: () => '127.0.0.1', childHostsOf: () => ['127.0.0.1'], parentAddressOf: () => '127.0.0.1', pki, allocatePort: freePort, wrap: (_l, command, args) => ({ command, args }) });
   for (const f of plan.files) {
     mkdirSync(dirname(f.path), { recursive: true });
     writeFileSync(f.path, f.content);
@@ -49,7 +53,7 @@ async function startChain(c: Cleanup, upstream?: OtlpUpstream): Promise<Chain> {
     const proc = c.track(startProcess({ name: p.name, command: p.command, args: p.args, env: p.env, logFile: p.logFile }));
     await waitFor(`collector ${level}`, async () => {
       if (!proc.isRunning()) throw new Error(`${p.name} exited: ${readFileSync(p.logFile, 'utf8').slice(-2000)}`);
-      return (await tcpReachable(host, ports.grpc)) && (await tcpReachable(host, ports.http)) && (await tcpReachable(host, ports.metrics));
+      return (await tcpReachable(host, ports.grpc)) && (await tcpReachable(host, ports.http)) && (await tcpReachable(host, ports.metrics)) && (ports.children === undefined || (await tcpReachable(host, ports.children)));
     }, 30_000).catch((err: Error) => {
       throw new Error(`${err.message}\n${existsSync(p.logFile) ? readFileSync(p.logFile, 'utf8').slice(-2000) : ''}`);
     });
@@ -120,10 +124,32 @@ async function selfMetric(c: CollectorPlan, name: string, labels: Record<string,
   return sum;
 }
 
+/** Whether a TLS server keeps a connection open (accepted) or ends it with an alert (refused) within a second. */
+function tlsOutcome(opts: ConnectionOptions): Promise<'accepted' | 'refused'> {
+  return new Promise((resolve) => {
+    const socket = tlsConnect(opts);
+    let timer: NodeJS.Timeout | undefined;
+    const done = (r: 'accepted' | 'refused'): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(r);
+    };
+    // TLS 1.3 reports a refused client certificate after the handshake, on the first read.
+    socket.once('secureConnect', () => (timer = setTimeout(() => done('accepted'), 1_000)));
+    socket.once('error', () => done('refused'));
+    socket.once('close', () => done('refused'));
+  });
+}
+
 test('a trace and a metric sent to l2 reach the top level file intact, through l3 only', async () => {
   await withCleanup(async (c) => {
     const chain = await startChain(c);
     const [l4, l3, l2] = [chain.byLevel('l4'), chain.byLevel('l3'), chain.byLevel('l2')];
+    // The child receiver requires a client certificate of the install's CA.
+    const pki = brokerPkiLayout(loadTopology(), pkiDirOf(chain.dir));
+    const tlsTo = (opts: ConnectionOptions) => tlsOutcome({ host: l3.host, port: l3.ports.children!, ca: readFileSync(pki.trustFile), ALPNProtocols: ['h2'], ...opts });
+    assert.is(await tlsTo({}), 'refused', 'no client certificate: refused');
+    assert.is(await tlsTo({ cert: readFileSync(pki.levels.l2!.bridge!.cert), key: readFileSync(pki.levels.l2!.bridge!.key) }), 'accepted', 'l2\'s certificate: accepted');
     const runId = hex(4);
     const resource = { 'service.name': 'temperature-sensor', 'edge.level': 'l2', 'edge.test.run': runId };
     const trace = traceRequest(resource, 3);
@@ -147,14 +173,14 @@ test('a trace and a metric sent to l2 reach the top level file intact, through l
     assert.is(metric.gauge!.dataPoints[0]!.asDouble, 21.5);
 
     // Who received what, from the collectors' own metrics: l2 over HTTP (the test), l3 and l4
-    // over gRPC only (their child's exporter) and exactly what l2 took in.
-    const accepted = (col: CollectorPlan, transport: string) => selfMetric(col, 'otelcol_receiver_accepted_spans', { receiver: 'otlp', transport });
-    await waitFor('receiver counts', async () => (await accepted(l4, 'grpc')) === 3, 10_000, 200);
+    // on their child receiver only (gRPC with mTLS from their child's exporter), exactly what l2 took in.
+    const accepted = (col: CollectorPlan, transport: string, receiver = 'otlp') => selfMetric(col, 'otelcol_receiver_accepted_spans', { receiver, transport });
+    await waitFor('receiver counts', async () => (await accepted(l4, 'grpc', 'otlp/child_0')) === 3, 10_000, 200);
     assert.is(await accepted(l2, 'http'), 3);
     assert.is(await accepted(l2, 'grpc'), 0);
-    assert.is(await accepted(l3, 'grpc'), 3, 'l3 received what l2 forwarded');
-    assert.is(await accepted(l3, 'http'), 0, 'l3 received nothing but its child collector');
-    assert.is(await accepted(l4, 'http'), 0);
+    assert.is(await accepted(l3, 'grpc', 'otlp/child_0'), 3, 'l3 received what l2 forwarded, on its child receiver');
+    assert.is(await accepted(l3, 'http') + (await accepted(l3, 'grpc')), 0, 'l3\'s own receiver got nothing: only its child collector sent');
+    assert.is(await accepted(l4, 'http') + (await accepted(l4, 'grpc')), 0);
     assert.is(await selfMetric(l2, 'otelcol_exporter_sent_spans', { exporter: 'otlp_grpc/parent' }), 3);
     assert.is(await selfMetric(l3, 'otelcol_exporter_sent_spans', { exporter: 'otlp_grpc/parent' }), 3);
     assert.is(await selfMetric(l4, 'otelcol_exporter_sent_spans', { exporter: 'file' }), 3);

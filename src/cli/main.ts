@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { TopologyError } from '../topology/parse.js';
 import { up } from './up.js';
+import { status } from './status.js';
 import { certsRotate } from './certs.js';
 import { netnsUnavailable, sweepLeftovers } from '../netns/net.js';
 import { validate } from './validate.js';
@@ -13,6 +14,7 @@ const USAGE = `usage: edge <command> [options]
 commands:
   up         run the nested edge on this machine until Ctrl-C or --duration
   validate   check a topology file and print its levels
+  status     per level: message rates, queue and its trend, bridge up/down, lag, dead letters
   certs      certs rotate: new bridge certificates (and CA) for the running edge, no message lost
   sweep      remove network namespaces left behind by crashed netns runs (never a live run's)
   help       this text
@@ -26,10 +28,19 @@ edge up options:
   --summary-json FILE   write {sent, delivered, lost, duplicates, p50_ms, p99_ms, per_source}
   --drain-timeout S     how long to wait for queued messages after producers stop (default: 60)
   --quiet               no live line
-  --otel                an OpenTelemetry Collector per level (local target), each forwarding to its
-                        parent's; the top one writes <data-dir>/<top>/otelcol/telemetry.jsonl
+  --otel                an OpenTelemetry Collector and a broker ($SYS) exporter per level, each
+                        collector forwarding to its parent's (mTLS); the top one writes
+                        <data-dir>/<top>/otelcol/telemetry.jsonl; the live line shows \`edge status\`
   --otel-endpoint URL   also export from the top level: http(s)://host:port (OTLP/HTTP),
                         grpc://host:port or grpcs://host:port (OTLP/gRPC); implies --otel
+
+edge status options:
+  --data-dir DIR        the data dir of \`edge up --otel\` (default: .edge); each level's figures
+                        come from its own collector's file there, so a level cut off from its
+                        parent still shows its own
+  --topology FILE       the levels to show, top first (default: those found in the data dir)
+  --window S            rates and trends over the last S seconds (default: 10)
+  --json                one JSON document instead of the table
 
 edge certs rotate options:
   --data-dir DIR        the data dir of the running \`edge up\` (default: .edge)
@@ -74,6 +85,10 @@ async function main(argv: string[]): Promise<number> {
         throw err;
       }
       return up({ target, topologyFile: values.topology, durationS: duration, dataDir: values['data-dir'] ?? '.edge', summaryJson: values['summary-json'], drainTimeoutS: drainTimeout, quiet: values.quiet ?? false, otel });
+    }
+    case 'status': {
+      const { values } = parseArgs({ args: rest, options: { 'data-dir': { type: 'string' }, topology: { type: 'string' }, json: { type: 'boolean' }, window: { type: 'string' } }, strict: true });
+      return status({ dataDir: values['data-dir'] ?? '.edge', topologyFile: values.topology, json: values.json ?? false, windowS: values.window === undefined ? 10 : positive('--window', values.window) });
     }
     case 'certs': {
       const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { 'data-dir': { type: 'string' }, 'keep-ca': { type: 'boolean' }, topology: { type: 'string' } }, strict: true });

@@ -14,7 +14,9 @@ import { bridgeClientId } from '../config/mosquitto.js';
 import { childListenerHosts, FORBIDDEN_EXAMPLE, NetnsEdge } from '../netns/edge.js';
 import { rotateRunning, runFiles, type RotationAnswer, type RotationRequest } from '../local/rotate.js';
 import type { ListenerHosts } from '../pki/broker-pki.js';
-import { egressOf, type Topology } from '../topology/model.js';
+import { egressOf, parentFirst, type Topology } from '../topology/model.js';
+import { edgeStatus } from '../telemetry/status-source.js';
+import { compactStatus } from '../telemetry/status.js';
 import { INTERNET, netnsUnavailable, sweepLeftovers } from '../netns/net.js';
 import { loadTopology } from '../topology/parse.js';
 import type { OtlpUpstream } from '../config/otel-collector.js';
@@ -28,18 +30,14 @@ export interface UpOptions {
   summaryJson?: string;
   drainTimeoutS: number;
   quiet: boolean;
-  /** An OpenTelemetry Collector per level (local target only; off by default). */
+  /** An OpenTelemetry Collector and a broker exporter per level (off by default). */
   otel?: { upstream?: OtlpUpstream };
 }
 
 const say = (msg: string): void => void process.stderr.write(`edge: ${msg}\n`);
 
 export async function up(opts: UpOptions): Promise<number> {
-  if (opts.target === 'netns') {
-    // The netns plan has no collectors yet: a child's collector would need a listener on its link.
-    if (opts.otel) throw new Error('--otel is available with --target local only for now');
-    return upNetns(opts);
-  }
+  if (opts.target === 'netns') return upNetns(opts);
   const topology = loadTopology(opts.topologyFile);
   const dataDir = resolve(opts.dataDir);
   const creds = loadOrCreateCredentials(topology, join(dataDir, 'secrets', 'credentials.json'));
@@ -57,7 +55,7 @@ export async function up(opts: UpOptions): Promise<number> {
   });
   writePlanFiles(plan);
   say(`topology ${topology.name}: ${topology.levels.map((l) => l.name).join(' <- ')} (data in ${dataDir})`);
-  if (plan.telemetryFile) say(`telemetry: a collector per level, each forwarding to its parent's; the top level writes ${plan.telemetryFile}${opts.otel?.upstream ? ` and exports to ${opts.otel.upstream.endpoint}` : ''}`);
+  if (plan.telemetryFile) say(`telemetry: a collector per level, each forwarding to its parent's; the top level writes ${plan.telemetryFile}${opts.otel?.upstream ? ` and exports to ${opts.otel.upstream.endpoint}` : ''}; \`edge status --data-dir ${dataDir}\` reads each level's own figures`);
   return run(new LocalEdge(plan, say), new BrokerMonitor(), { topology, dataDir, hostsOf: () => ['127.0.0.1'] }, opts);
 }
 
@@ -68,11 +66,12 @@ async function upNetns(opts: UpOptions): Promise<number> {
   const topology = loadTopology(opts.topologyFile);
   const dataDir = resolve(opts.dataDir);
   await sweepLeftovers();
-  const n = await NetnsEdge.create(topology, { dataDir, progress: say, egress: true });
+  const n = await NetnsEdge.create(topology, { dataDir, progress: say, egress: true, ...(opts.otel ? { otel: { collectorPath: toolPath('otelcol-edge'), ...opts.otel } } : {}) });
   try {
     say(`topology ${topology.name}: ${topology.levels.map((l) => l.name).join(' <- ')} in network namespaces (data in ${dataDir})`);
     for (const link of n.net.links.filter((l) => l.upper !== INTERNET)) say(`  link ${link.name}: ${link.lower}=${link.lowerAddress} ${link.upper}=${link.upperAddress}`);
     for (const level of topology.levels) say(`  ${level.name}: namespace ${n.ns(level.name)}`);
+    if (n.edge.plan.telemetryFile) say(`telemetry: a collector per level in its namespace, each forwarding to its parent's over its link (mTLS); the top level writes ${n.edge.plan.telemetryFile}; \`edge status --data-dir ${dataDir}\` reads each level's own figures`);
     const leaf = topology.levels.find((l) => !topology.levels.some((c) => c.parent === l.name) && l.parent !== undefined);
     if (leaf) {
       say(`to watch an outage, in another shell (as root):`);
@@ -216,7 +215,9 @@ async function run(edge: LocalEdge, monitor: LiveMonitor, ctx: RunContext, opts:
         edge.readReports();
         await edge.stores.poll();
         const s = edge.stores.summary();
-        const line = `${monitor.line()} | stored ${s.delivered}/${s.sent}`;
+        // With collectors, the line is `edge status` in short: each level's own exported metrics.
+        const figures = plan.collectors.length ? compactStatus(edgeStatus({ dataDir, levels: parentFirst(ctx.topology).map((l) => l.name) })) : monitor.line();
+        const line = `${figures} | stored ${s.delivered}/${s.sent}`;
         process.stderr.write(process.stderr.isTTY ? `\r\x1b[K${line}` : `${line}\n`);
       }
     }

@@ -2,7 +2,10 @@
 // Telemetry follows the data plane's rule: a level's collector receives OTLP from its own level
 // (and from its child levels' collectors) and forwards to its parent's collector only; only the
 // top level's collector writes anything out: a file (the embedded default) and, optionally, OTLP
-// to an endpoint outside the site.
+// to an endpoint outside the site. Child collectors arrive on their own receivers (one per link,
+// gRPC with mTLS from the install's PKI); a level's own metrics (its receiver `otlp` only) are also
+// kept in a rotated file in the level's data dir, so `edge status` can read each level even
+// while the link above it is cut.
 import yaml from 'js-yaml';
 
 /** The OTLP ports, as everywhere in OpenTelemetry; the local target allocates its own. */
@@ -20,13 +23,33 @@ export interface OtlpUpstream {
   proxyUrl?: string;
 }
 
+/** PEM files for mutual TLS: the CA bundle trusted, and this end's certificate and key. */
+export interface MutualTlsFiles {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
 export interface OtelCollectorInput {
   levelName: string;
   /** The level's own address: where the OTLP receivers listen. */
   bindAddress: string;
   ports: { grpc: number; http: number };
-  /** The parent level's collector (its OTLP/gRPC receiver). Set for every level but the top. */
-  parent?: { host: string; grpcPort: number };
+  /**
+   * The parent level's collector (its child receiver, OTLP/gRPC). Set for every level but the top.
+   * With `tls`: mTLS, the address dialled must be in the parent's certificate (as for the bridge).
+   */
+  parent?: { host: string; grpcPort: number; tls?: MutualTlsFiles };
+  /**
+   * Where this level's child collectors deliver: an OTLP/gRPC receiver per address (the netns
+   * target: one per link to a child), all on `port`, requiring a client certificate of the CA.
+   */
+  children?: { hosts: string[]; port: number; tls: MutualTlsFiles };
+  /**
+   * This level's own metrics (receiver `otlp`: its workloads and broker exporter, not its
+   * children's) as OTLP JSON lines, rotated small: what `edge status` reads for this level.
+   */
+  levelMetricsFile?: string;
   /** The top level only: the file it writes (OTLP JSON, one request per line) and an optional upstream. */
   top?: { file: string; upstream?: OtlpUpstream };
   /** The collector's own metrics (Prometheus text on /metrics); absent: none, so no port is bound. */
@@ -59,6 +82,11 @@ function problemsOf(input: OtelCollectorInput): string[] {
   if (input.parent && input.top) problems.push('a level has either a parent (and forwards to it only) or is the top (and exports), never both');
   if (!input.parent && !input.top) problems.push('set `parent` (a lower level) or `top` (the top level): a collector must send its telemetry somewhere');
   if (input.parent) port(input.parent.grpcPort, 'parent.grpcPort');
+  if (input.children) {
+    port(input.children.port, 'children.port');
+    if (input.children.hosts.length === 0) problems.push('children.hosts must name at least one address');
+    if ([input.ports.grpc, input.ports.http].includes(input.children.port) && input.children.hosts.includes(input.bindAddress)) problems.push('children.port must differ from ports.grpc and ports.http on the same address');
+  }
   if (input.top && !input.top.file) problems.push('top.file must name the file the top level writes');
   const up = input.top?.upstream;
   if (up) {
@@ -84,9 +112,9 @@ function reliable(queueSize: number): Record<string, unknown> {
 
 function exportersOf(input: OtelCollectorInput, queueSize: number): Record<string, unknown> {
   if (input.parent) {
-    // Child -> parent only: the one exporter of a lower level. Plain gRPC on loopback/the level
-    // link for now; the bridge PKI's mTLS is the next step (as for the brokers).
-    return { 'otlp_grpc/parent': { endpoint: `${input.parent.host}:${input.parent.grpcPort}`, tls: { insecure: true }, ...reliable(queueSize) } };
+    // Child -> parent only: the one exporter of a lower level; mTLS with the bridge PKI when given.
+    const tls = input.parent.tls ? clientTls(input.parent.tls) : { insecure: true };
+    return { 'otlp_grpc/parent': { endpoint: `${input.parent.host}:${input.parent.grpcPort}`, tls, ...reliable(queueSize) } };
   }
   const exporters: Record<string, unknown> = {
     // OTLP JSON lines; rotated so a long-running site cannot fill its disk.
@@ -101,6 +129,22 @@ function exportersOf(input: OtelCollectorInput, queueSize: number): Record<strin
   return exporters;
 }
 
+// The files are read again every minute, so a certificate rotation needs no collector restart.
+const clientTls = (t: MutualTlsFiles) => ({ ca_file: t.ca, cert_file: t.cert, key_file: t.key, min_version: '1.2', reload_interval: '1m' });
+const serverTls = (t: MutualTlsFiles) => ({ client_ca_file: t.ca, cert_file: t.cert, key_file: t.key, min_version: '1.2', reload_interval: '1m' });
+
+/** The receivers of one level: `otlp` for its own processes, `otlp/child_<i>` per child listener. */
+function receiversOf(input: OtelCollectorInput): Record<string, unknown> {
+  const receivers: Record<string, unknown> = {
+    otlp: { protocols: { grpc: { endpoint: `${input.bindAddress}:${input.ports.grpc}` }, http: { endpoint: `${input.bindAddress}:${input.ports.http}` } } },
+  };
+  const children = input.children;
+  children?.hosts.forEach((host, i) => {
+    receivers[`otlp/child_${i}`] = { protocols: { grpc: { endpoint: `${host}:${children.port}`, tls: serverTls(children.tls) } } };
+  });
+  return receivers;
+}
+
 /** The collector configuration of one level, as YAML (`otelcol-edge --config FILE`). */
 export function renderOtelCollectorConfig(input: OtelCollectorInput): string {
   const problems = problemsOf(input);
@@ -108,16 +152,17 @@ export function renderOtelCollectorConfig(input: OtelCollectorInput): string {
   const memoryLimitMiB = input.memoryLimitMiB ?? 256;
   const queueSize = input.queueSize ?? 1000;
   const exporters = exportersOf(input, queueSize);
-  const pipeline = { receivers: ['otlp'], processors: ['memory_limiter', 'batch'], exporters: Object.keys(exporters) };
+  const receivers = receiversOf(input);
+  const processors = ['memory_limiter', 'batch'];
+  const pipeline = { receivers: Object.keys(receivers), processors, exporters: Object.keys(exporters) };
+  const pipelines: Record<string, unknown> = { traces: pipeline, metrics: pipeline, logs: pipeline };
+  if (input.levelMetricsFile) {
+    // Local and bounded (10 MB and one backup: hours of a level's metrics) for `edge status`; never sent anywhere.
+    exporters['file/level'] = { path: input.levelMetricsFile, format: 'json', flush_interval: '1s', rotation: { max_megabytes: 10, max_backups: 1 } };
+    pipelines['metrics/level'] = { receivers: ['otlp'], processors, exporters: ['file/level'] };
+  }
   const config = {
-    receivers: {
-      otlp: {
-        protocols: {
-          grpc: { endpoint: `${input.bindAddress}:${input.ports.grpc}` },
-          http: { endpoint: `${input.bindAddress}:${input.ports.http}` },
-        },
-      },
-    },
+    receivers,
     processors: {
       // First in every pipeline: refuses data (the sender retries) before the process runs out of memory.
       memory_limiter: { check_interval: '1s', limit_mib: memoryLimitMiB, spike_limit_mib: Math.ceil(memoryLimitMiB / 5) },
@@ -136,7 +181,7 @@ export function renderOtelCollectorConfig(input: OtelCollectorInput): string {
           : { level: 'none' },
         resource: { attributes: [{ name: 'service.name', value: 'otelcol-edge' }, { name: 'edge.level', value: input.levelName }] },
       },
-      pipelines: { traces: pipeline, metrics: pipeline, logs: pipeline },
+      pipelines,
     },
   };
   const role = input.parent ? `forwards to its parent's collector (${input.parent.host}:${input.parent.grpcPort}) only` : 'the top level: the only collector that exports';

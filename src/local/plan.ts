@@ -5,12 +5,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { brokerUrl, localFileSecretStore, pubsubComponent, resiliencyPolicy, toYaml } from '../config/dapr.js';
 import { type Credentials } from '../config/credentials.js';
-import { renderAclFile, renderMosquittoConf, renderPasswordFile } from '../config/mosquitto.js';
+import { bridgeClientId, renderAclFile, renderMosquittoConf, renderPasswordFile } from '../config/mosquitto.js';
 import type { BrokerPki } from '../pki/broker-pki.js';
 import { levelByName, parentFirst, usesDapr, type Level, type Topology, type Workload } from '../topology/model.js';
 import { workloadEnv } from '../topology/workload-env.js';
 import { planGatewayStores, type GatewayStoresOutput, type GatewayStoresPlan } from './gateway-stores.js';
-import { otelEnv, planCollectors, type CollectorPlan, type OtelOptions } from './otel-plan.js';
+import { otelEnv, planBrokerExporter, planCollectors, type BrokerExporterPlan, type CollectorPlan, type OtelOptions } from './otel-plan.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -68,6 +68,8 @@ export interface LocalPlan {
   collectors: CollectorPlan[];
   /** The top level's collector output (OTLP JSON lines); undefined without collectors. */
   telemetryFile?: string;
+  /** A $SYS exporter per level beside its broker, parent first; empty without collectors. */
+  brokerExporters: BrokerExporterPlan[];
 }
 
 export interface PlanOptions {
@@ -118,8 +120,9 @@ export async function buildLocalPlan(topology: Topology, creds: Credentials, opt
   const opcGroups: Record<string, string> = {};
   let sinkFile = '';
   let gatewayStores: GatewayStoresPlan | undefined;
-  const otel = opts.otel ? await planCollectors(topology, opts.otel, { dataDir: opts.dataDir, hostOf: opts.hostOf, allocatePort: opts.allocatePort, wrap: wrapped }) : undefined;
+  const otel = opts.otel ? await planCollectors(topology, opts.otel, { dataDir: opts.dataDir, hostOf: opts.hostOf, childHostsOf, parentAddressOf, pki: opts.pki, allocatePort: opts.allocatePort, wrap: wrapped }) : undefined;
   if (otel) files.push(...otel.files);
+  const brokerExporters: BrokerExporterPlan[] = [];
 
   for (const level of parentFirst(topology)) {
     const dir = join(opts.dataDir, level.name, 'broker');
@@ -151,6 +154,12 @@ export async function buildLocalPlan(topology: Topology, creds: Credentials, opt
     });
     const m = creds.levels[level.name]!.monitor;
     monitor.push({ level: level.name, host: opts.hostOf(level.name), port: level.broker.workloadPort, username: m.username, password: m.password });
+    const levelCollector = otel?.collectors.find((c) => c.level.name === level.name);
+    if (levelCollector) {
+      const planned = planBrokerExporter(levelCollector, monitor.at(-1)!, { dataDir: opts.dataDir, nodePath: opts.nodePath, wrap: wrapped, ...(parentLevel ? { bridge: { clientId: bridgeClientId(level.name), parent: parentLevel.name, peer: `${parentAddressOf(level.name, parentLevel.name)}:${parentLevel.broker.childPort}` } } : {}) });
+      brokerExporters.push(planned.exporter);
+      files.push(...planned.files);
+    }
 
     for (const workload of level.workloads) {
       const wdir = join(opts.dataDir, level.name, workload.name);
@@ -253,5 +262,5 @@ export async function buildLocalPlan(topology: Topology, creds: Credentials, opt
     }
   }
   workloads.sort((a, b) => START_ORDER[a.workload.type] - START_ORDER[b.workload.type]);
-  return { dataDir: opts.dataDir, files, brokers, workloads, sinkFile, gatewayStores, monitor, opcGroups, collectors: otel?.collectors ?? [], telemetryFile: otel?.telemetryFile };
+  return { dataDir: opts.dataDir, files, brokers, workloads, sinkFile, gatewayStores, monitor, opcGroups, collectors: otel?.collectors ?? [], telemetryFile: otel?.telemetryFile, brokerExporters };
 }

@@ -92,6 +92,7 @@ interface Started {
 
 export class LocalEdge {
   private readonly collectors: ManagedProcess[] = [];
+  private readonly brokerExporters: ManagedProcess[] = [];
   private readonly brokers: ManagedProcess[] = [];
   private readonly started: Started[] = [];
   private unexpected: string | undefined;
@@ -141,6 +142,9 @@ export class LocalEdge {
       this.progress(`starting broker ${b.level.name} (ISA-95 ${b.level.isa95}) on ${b.host}:${b.level.broker.workloadPort}${b.childHosts.length ? `, children on ${b.childHosts.map((h) => `${h}:${b.level.broker.childPort}`).join(' ')} (mTLS)` : ''}${b.level.parent ? `, bridged to ${b.level.parent}` : ''}`);
       this.brokers.push(this.launch(b.process));
       await this.brokerReady(b);
+      // Beside its broker: reconnects by itself should the broker restart.
+      const exporter = this.plan.brokerExporters.find((e) => e.level.name === b.level.name);
+      if (exporter) this.brokerExporters.push(this.launch(exporter.process));
     }
     await this.stores.start();
     for (const w of this.plan.workloads) {
@@ -168,7 +172,14 @@ export class LocalEdge {
 
   private async collectorReady(c: CollectorPlan): Promise<void> {
     const level = c.level.name;
-    await waitFor(`collector ${level}`, async () => (this.check(), (await this.probe.tcp(level, c.host, c.ports.grpc)) && this.probe.tcp(level, c.host, c.ports.http)), 30_000).catch((err: Error) => {
+    const childListeners = c.ports.children === undefined ? [] : this.plan.brokers.find((b) => b.level.name === level)!.childHosts;
+    const listening = async (): Promise<boolean> => {
+      this.check();
+      if (!(await this.probe.tcp(level, c.host, c.ports.grpc)) || !(await this.probe.tcp(level, c.host, c.ports.http))) return false;
+      for (const host of childListeners) if (!(await this.probe.tcp(level, host, c.ports.children!))) return false;
+      return true;
+    };
+    await waitFor(`collector ${level}`, listening, 30_000).catch((err: Error) => {
       throw new Error(`${err.message}; its log ${c.process.logFile} ends:\n${tail(c.process.logFile)}`);
     });
   }
@@ -275,7 +286,7 @@ export class LocalEdge {
 
   /** Every process started so far, by name (for footprint measurements). */
   processes(): Array<{ name: string; pid: number }> {
-    const all = [...this.collectors, ...this.brokers, ...this.started.flatMap((s) => (s.daprd ? [s.app, s.daprd] : [s.app]))];
+    const all = [...this.collectors, ...this.brokers, ...this.brokerExporters, ...this.started.flatMap((s) => (s.daprd ? [s.app, s.daprd] : [s.app]))];
     return all.map((p) => ({ name: p.name, pid: p.pid }));
   }
 
@@ -323,6 +334,8 @@ export class LocalEdge {
       await s.app.stop(15_000);
       await s.daprd?.stop(10_000);
     }
+    // The exporters first: their last export goes to collectors still running.
+    for (const e of [...this.brokerExporters].reverse()) await e.stop(10_000);
     for (const b of [...this.brokers].reverse()) await b.stop(10_000);
     // Last, children first: each flushes what it holds to a parent still running.
     for (const c of [...this.collectors].reverse()) await c.stop(10_000);

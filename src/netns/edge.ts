@@ -7,6 +7,7 @@ import { freePort } from '../common/proc.js';
 import { toolPath } from '../common/tools.js';
 import { loadOrCreateCredentials } from '../config/credentials.js';
 import { buildLocalPlan } from '../local/plan.js';
+import type { OtelOptions } from '../local/otel-plan.js';
 import { ensureBrokerPki, pkiDirOf } from '../pki/broker-pki.js';
 import { rotateRunning } from '../local/rotate.js';
 import { LocalEdge, writePlanFiles, type EdgeProbe, type Progress } from '../local/run.js';
@@ -55,6 +56,11 @@ export interface NetnsEdgeOptions {
    * HTTP stand-in for the cloud answering every name of the allow-list and FORBIDDEN_EXAMPLE.
    */
   egress?: boolean;
+  /**
+   * A collector and a broker exporter per level, in its namespace: own processes on the
+   * namespace's loopback, children's collectors on the link addresses (mTLS, the bridge PKI).
+   */
+  otel?: OtelOptions;
 }
 
 /** A name the internet stand-in answers but no allow-list contains: the proxies must refuse it. */
@@ -102,6 +108,7 @@ export class NetnsEdge {
         runAsUser: 'root',
         allocatePort: freePort,
         logLevel: opts.logLevel,
+        ...(opts.otel ? { otel: opts.otel } : {}),
       });
       writePlanFiles(plan);
       const edge = new LocalEdge(plan, opts.progress ?? (() => undefined), { probe: agentProbe(agents) });
