@@ -64,6 +64,34 @@ export async function withCleanup<T>(body: (c: Cleanup) => Promise<T>): Promise<
 }
 
 /**
+ * The default topology's three levels and ports with only a steady sensor at l2 (`rate` msg/s),
+ * so a test's figures measure the links and brokers, not the OPC UA chain.
+ */
+export function sensorChainTopology(name: string, rate: number) {
+  return parseTopology(`
+name: ${name}
+levels:
+  - name: l4
+    isa95: 4
+    broker: { workloadPort: 18830, childPort: 18831 }
+    workloads:
+      - type: data-gateway
+  - name: l3
+    isa95: 3
+    parent: l4
+    broker: { workloadPort: 18840, childPort: 18841 }
+  - name: l2
+    isa95: 2
+    parent: l3
+    broker: { workloadPort: 18850, childPort: 18851 }
+    workloads:
+      - type: temperature-sensor
+        config: { intervalMs: ${1000 / rate} }
+storeAndForward: { rateMsgPerS: 1000, messageBytes: 1024, retentionS: 600 }
+`);
+}
+
+/**
  * A one-level topology (l4 on free loopback ports) holding `workloadsYaml` (the YAML list items,
  * indented by six spaces), planned for the local target in `dir`, its files written.
  */

@@ -15,8 +15,7 @@ import type { Credentials } from '../src/config/credentials.js';
 import { brokerPkiLayout, pkiDirOf } from '../src/pki/broker-pki.js';
 import { signedBy } from '../src/pki/openssl.js';
 import type { TopicWatch } from '../src/local/run.js';
-import { parseTopology } from '../src/topology/parse.js';
-import { Cleanup, netnsLeftByThisProcess } from './helpers.js';
+import { Cleanup, sensorChainTopology, netnsLeftByThisProcess } from './helpers.js';
 
 const CUT_S = Number(process.env.EDGE_OUTAGE_CUT_S ?? 60);
 const RATE = 500;
@@ -27,29 +26,7 @@ const it = unavailable ? test.skip : test;
 if (unavailable) console.log(`netns-outage: skipped: ${unavailable}`);
 else await sweepLeftovers();
 
-// The default topology's levels and ports, with only the steady sensor at l2 (500 msg/s: one
-// message every 2 ms), so the figures measure the outage and not the OPC UA chain.
-const topology = parseTopology(`
-name: outage
-levels:
-  - name: l4
-    isa95: 4
-    broker: { workloadPort: 18830, childPort: 18831 }
-    workloads:
-      - type: data-gateway
-  - name: l3
-    isa95: 3
-    parent: l4
-    broker: { workloadPort: 18840, childPort: 18841 }
-  - name: l2
-    isa95: 2
-    parent: l3
-    broker: { workloadPort: 18850, childPort: 18851 }
-    workloads:
-      - type: temperature-sensor
-        config: { intervalMs: ${1000 / RATE} }
-storeAndForward: { rateMsgPerS: 1000, messageBytes: 1024, retentionS: 600 }
-`);
+const topology = sensorChainTopology('outage', RATE);
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

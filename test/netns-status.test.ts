@@ -19,8 +19,7 @@ import { pointsOfLines } from '../src/telemetry/otlp-points.js';
 import { edgeStatus } from '../src/telemetry/status-source.js';
 import type { LevelStatus } from '../src/telemetry/status.js';
 import { BROKER_METRICS } from '../src/telemetry/sys-metrics.js';
-import { parseTopology } from '../src/topology/parse.js';
-import { Cleanup, netnsLeftByThisProcess, processesMentioning } from './helpers.js';
+import { Cleanup, sensorChainTopology, netnsLeftByThisProcess, processesMentioning } from './helpers.js';
 
 const run = promisify(execFile);
 const CUT_S = Number(process.env.EDGE_STATUS_CUT_S ?? 75);
@@ -30,27 +29,7 @@ const it = unavailable ? test.skip : test;
 if (unavailable) console.log(`netns-status: skipped: ${unavailable}`);
 else await sweepLeftovers();
 
-const topology = parseTopology(`
-name: status
-levels:
-  - name: l4
-    isa95: 4
-    broker: { workloadPort: 18830, childPort: 18831 }
-    workloads:
-      - type: data-gateway
-  - name: l3
-    isa95: 3
-    parent: l4
-    broker: { workloadPort: 18840, childPort: 18841 }
-  - name: l2
-    isa95: 2
-    parent: l3
-    broker: { workloadPort: 18850, childPort: 18851 }
-    workloads:
-      - type: temperature-sensor
-        config: { intervalMs: ${1000 / RATE} }
-storeAndForward: { rateMsgPerS: 1000, messageBytes: 1024, retentionS: 600 }
-`);
+const topology = sensorChainTopology('status', RATE);
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const LEVELS = ['l4', 'l3', 'l2'];
