@@ -11,7 +11,14 @@ import { TARGETS as ALL_TARGETS } from './targets.js';
 
 const TARGETS = ALL_TARGETS.p4;
 
+/** Printed (and put in the summary) when `--quick` skips this benchmark. */
+const SKIPPED_IN_QUICK = 'skipped in --quick: it starts a Kubernetes control plane and installs three levels with Helm (minutes, not seconds); run `npm run bench:install`';
+
 async function main(): Promise<void> {
+  if (process.argv.includes('--quick')) {
+    process.stdout.write(`install-time: ${SKIPPED_IN_QUICK}\n`);
+    return;
+  }
   const work = bundleWorkDir();
   const cluster = await startTestCluster({ nodes: 2 });
   const figures: Record<string, number> = {};

@@ -61,7 +61,7 @@ function readArgs(): Args {
   // [fast nodes, clock ms, values per message]; the last full step shows the default batching
   const plan: Array<[number, number, number]> = quick
     ? [[3000, 100, BATCH.size]]
-    : [[1000, 100, BATCH.size], [2000, 100, BATCH.size], [5000, 200, BATCH.size], [5000, 100, BATCH.size], [5000, 100, 50]];
+    : [[1000, 100, BATCH.size], [2000, 100, BATCH.size], [3000, 100, BATCH.size], [5000, 200, BATCH.size], [5000, 100, BATCH.size], [5000, 100, 50]];
   return { quick, seconds, steps: plan.map(([n, rateMs, batchSize]) => ({ nodes: n, rateMs, batchSize, batchIntervalMs })) };
 }
 

@@ -32,7 +32,8 @@ export interface LatencyRun {
 export interface PipelineResult extends Common {
   parameters: { quick?: boolean };
   p1: { pipelineMsgPerS: number; rawChainMsgPerS: number; ratio: number | null };
-  p3: { peakRssMbAtHighestRate: Record<string, number> };
+  /** `rate`: the offered msg/s the footprint was measured at. */
+  p3: { rate: number | null; peakRssMb: Record<string, number> };
   runs: Array<{ rate: number; pipeline: LatencyRun; raw: LatencyRun }>;
 }
 
@@ -109,7 +110,8 @@ export function charts(results: BenchResults): Record<string, string> {
 
 export const PASS = 'pass';
 export const FAIL = '**FAIL**';
-const NONE = '—';
+/** A cell with no target or no figure. */
+export const NONE = '—';
 
 function verdict(ok: boolean | undefined): string {
   return ok === undefined ? NONE : ok ? PASS : FAIL;
@@ -135,11 +137,16 @@ function notRun(file: string, command: string): string[] {
   return [`Not run: no \`bench/results/${file}\` (\`${command}\`).`];
 }
 
+/** `l2/sensor-0` is a workload; `l2/sensor-0/daprd` its sidecar, `l2/mosquitto` a broker. */
+function isWorkload(processName: string): boolean {
+  return !/\/(daprd|mosquitto)$/.test(processName);
+}
+
 function pipelineSections(p: PipelineResult | undefined): string[] {
   const hasCdf = p !== undefined && latencyCdfChart(p) !== undefined;
   if (!p) return ['## P1 throughput, P2 latency, P3 footprint', '', ...notRun('pipeline.json', 'npm run bench')];
   const at = p.runs.find((r) => r.rate === TARGETS.p2.rate);
-  const rss = Object.entries(p.p3.peakRssMbAtHighestRate);
+  const rss = Object.entries(p.p3.peakRssMb);
   return [
     '## P1 throughput: full pipeline vs raw bridge chain',
     '',
@@ -176,21 +183,25 @@ function pipelineSections(p: PipelineResult | undefined): string[] {
     '',
     hasCdf ? '![latency CDF](latency-cdf.svg)' : 'No latency CDF: these results have no percentiles (run the benchmark again).',
     '',
-    '## P3 footprint: peak RSS per process at the highest rate (MB)',
+    `## P3 footprint: peak RSS per process at ${p.p3.rate ?? '?'} msg/s (MB)`,
+    '',
+    'The target is for the workloads; their Dapr sidecars and the brokers are recorded beside them.',
     '',
     ...table(
       ['process', 'peak RSS MB', 'target', 'result'],
-      rss.map(([name, mb]) => [name, mb, `<= ${TARGETS.p3MaxRssMb}`, verdict(mb <= TARGETS.p3MaxRssMb)]),
+      rss.map(([name, mb]) => (isWorkload(name) ? [name, mb, `<= ${TARGETS.p3MaxRssMb}`, verdict(mb <= TARGETS.p3MaxRssMb)] : [name, mb, NONE, NONE])),
     ),
   ];
 }
 
-function installSection(i: InstallResult | undefined): string[] {
-  if (!i) return ['## P4 install time', '', ...notRun('install-time.json', 'npm run bench:install')];
+function installSection(i: InstallResult | undefined, skippedInQuick: boolean): string[] {
+  const skipped = skippedInQuick ? ['Skipped in --quick (`npm run bench:install` measures it)' + (i ? '; the figures below are from an earlier run.' : '.'), ''] : [];
+  if (!i) return ['## P4 install time', '', ...skipped, ...notRun('install-time.json', 'npm run bench:install')];
   const f = i.figures;
   return [
     '## P4 install time (seconds)',
     '',
+    ...skipped,
     runNote(i, 'install-time.json'),
     '',
     ...table(
@@ -231,7 +242,7 @@ function machineLine(results: BenchResults): string[] {
   ];
 }
 
-export function summaryMarkdown(results: BenchResults): string {
+export function summaryMarkdown(results: BenchResults, run: { installSkippedInQuick?: boolean } = {}): string {
   return [
     '# Benchmark summary',
     '',
@@ -241,7 +252,7 @@ export function summaryMarkdown(results: BenchResults): string {
     '',
     ...pipelineSections(results.pipeline),
     '',
-    ...installSection(results.install),
+    ...installSection(results.install, run.installSkippedInQuick ?? false),
     '',
     ...opcuaSection(results.opcua),
     '',

@@ -5,7 +5,7 @@ export const TARGETS = {
   p1MinRatio: 0.5,
   /** P2: end-to-end p99 below this at this offered rate. */
   p2: { rate: 1000, p99MaxMs: 50 },
-  /** P3: peak resident memory of every process of the pipeline. */
+  /** P3: peak resident memory of each workload process at the P2 rate (sidecars and brokers are recorded beside it). */
   p3MaxRssMb: 80,
   /** P4: seconds for an install of the default three levels and a no-op upgrade. */
   p4: { installS: 60, noopUpgradeS: 15 },

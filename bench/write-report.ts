@@ -1,5 +1,5 @@
 // Reads the latest bench/results/*.json and writes the plots and summary.md beside them.
-//   node dist/bench/write-report.js
+//   node dist/bench/write-report.js [--quick]   (--quick: this run skipped install-time)
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RESULTS_DIR } from './harness.js';
@@ -16,7 +16,7 @@ function main(): void {
     install: readResult('install-time'),
     opcua: readResult('opcua'),
   };
-  const files = { ...charts(results), 'summary.md': summaryMarkdown(results) };
+  const files = { ...charts(results), 'summary.md': summaryMarkdown(results, { installSkippedInQuick: process.argv.includes('--quick') }) };
   mkdirSync(RESULTS_DIR, { recursive: true });
   for (const [name, content] of Object.entries(files)) writeFileSync(join(RESULTS_DIR, name), content);
   process.stdout.write(`wrote ${Object.keys(files).map((f) => `bench/results/${f}`).join(', ')}\n`);

@@ -2,7 +2,7 @@
 // with a strict little XML reader (below), so a malformed document fails here, not in a browser.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { charts, FAIL, latencyCdfChart, PASS, summaryMarkdown, throughputChart, type BenchResults, type PipelineResult } from '../bench/report.js';
+import { charts, FAIL, latencyCdfChart, NONE, PASS, summaryMarkdown, throughputChart, type BenchResults, type PipelineResult } from '../bench/report.js';
 import { lineChartSvg, niceTicks } from '../bench/svg.js';
 
 interface XmlElement {
@@ -97,7 +97,7 @@ const pipeline: PipelineResult = {
   versions: { node: 'v20.20.2', dapr: '1.16.2', mosquitto: '2.0.11' },
   parameters: { quick: true },
   p1: { pipelineMsgPerS: 1015, rawChainMsgPerS: 995, ratio: 1.02 },
-  p3: { peakRssMbAtHighestRate: { 'l4/mosquitto': 9, 'l4/data-gateway': 159, 'l4/data-gateway/daprd': 69 } },
+  p3: { rate: 1000, peakRssMb: { 'l4/mosquitto': 9, 'l4/data-gateway': 159, 'l4/data-gateway/daprd': 86 } },
   runs: [
     { rate: 200, pipeline: { offeredPerS: 200, achievedPerS: 201, lost: 0, p50Ms: 4, p90Ms: 11, p99Ms: 13, latencyPercentilesMs: pct(1.3) }, raw: { offeredPerS: 200, achievedPerS: 199, lost: 0, p50Ms: 0, p90Ms: 1, p99Ms: 1, latencyPercentilesMs: pct(0.1) } },
     { rate: 1000, pipeline: { offeredPerS: 1000, achievedPerS: 1015, lost: 0, p50Ms: 8, p90Ms: 14, p99Ms: 24, latencyPercentilesMs: pct(2.4) }, raw: { offeredPerS: 1000, achievedPerS: 995, lost: 0, p50Ms: 0, p90Ms: 1, p99Ms: 1, latencyPercentilesMs: pct(0.1) } },
@@ -189,7 +189,9 @@ test('summary.md: every figure with its target and the right mark', () => {
   assert.equal(rowOf(md, '1000'), ['1000', '8 / 14 / 24', '0 / 1 / 1', '0 / 0', 'pipeline p99 < 50', PASS]);
   assert.equal(rowOf(md, '200').slice(4), ['—', '—'], 'no P2 target at 200 msg/s');
   assert.equal(rowOf(md, 'l4/data-gateway'), ['l4/data-gateway', '159', '<= 80', FAIL]);
-  assert.equal(rowOf(md, 'l4/data-gateway/daprd'), ['l4/data-gateway/daprd', '69', '<= 80', PASS]);
+  assert.equal(rowOf(md, 'l4/data-gateway/daprd'), ['l4/data-gateway/daprd', '86', NONE, NONE], 'a sidecar is recorded, not judged');
+  assert.equal(rowOf(md, 'l4/mosquitto'), ['l4/mosquitto', '9', NONE, NONE]);
+  assert.ok(md.includes('at 1000 msg/s'), 'the footprint names the rate it was measured at');
   assert.equal(rowOf(md, 'install (platform + app, 3 levels)'), ['install (platform + app, 3 levels)', '29.8', '< 60', PASS]);
   assert.equal(rowOf(md, 'no-op upgrade'), ['no-op upgrade', '16.2', '< 15', FAIL]);
   assert.equal(rowOf(md, 'values/s delivered with 0 loss'), ['values/s delivered with 0 loss', '20040', '>= 20000', PASS]);
@@ -204,6 +206,14 @@ test('summary.md: a failing P1 and P2, and benchmarks that did not run', () => {
   assert.equal(rowOf(md, '1000').slice(5), [FAIL], 'p99 of exactly 50 ms is not below 50');
   assert.match(md, /Not run: no `bench\/results\/install-time\.json`/);
   assert.match(md, /Not run: no `bench\/results\/opcua\.json`/);
+  assert.not.match(md, /Skipped in --quick/, 'a full run does not claim a skip');
+});
+
+test('summary.md: a --quick run says install-time was skipped, and whose figures those are', () => {
+  const md = summaryMarkdown(results, { installSkippedInQuick: true });
+  assert.match(md, /Skipped in --quick \(`npm run bench:install` measures it\); the figures below are from an earlier run\./);
+  assert.equal(rowOf(md, 'no-op upgrade'), ['no-op upgrade', '16.2', '< 15', FAIL]);
+  assert.match(summaryMarkdown({ pipeline }, { installSkippedInQuick: true }), /## P4 install time\n\nSkipped in --quick \(`npm run bench:install` measures it\)\.\n/);
 });
 
 test.run();

@@ -9,6 +9,7 @@ import { bridgeClientId, renderAclFile, renderMosquittoConf, renderPasswordFile 
 import type { BrokerPki } from '../pki/broker-pki.js';
 import { levelByName, parentFirst, usesDapr, type Level, type Topology, type Workload } from '../topology/model.js';
 import { workloadEnv } from '../topology/workload-env.js';
+import { WORKLOAD_NODE_FLAGS } from '../topology/node-flags.js';
 import { planGatewayStores, type GatewayStoresOutput, type GatewayStoresPlan } from './gateway-stores.js';
 import { otelEnv, planBrokerExporter, planCollectors, type BrokerExporterPlan, type CollectorPlan, type OtelOptions } from './otel-plan.js';
 
@@ -257,7 +258,7 @@ export async function buildLocalPlan(topology: Topology, creds: Credentials, opt
         reportFile,
         waitForFile,
         daprd,
-        app: { name: `${level.name}/${workload.name}`, ...wrapped(level.name, opts.nodePath, [join(REPO_ROOT, 'dist', 'workloads', workload.type, 'src', 'main.js')]), env, logFile: join(wdir, `${workload.type}.log`) },
+        app: { name: `${level.name}/${workload.name}`, ...wrapped(level.name, opts.nodePath, [...WORKLOAD_NODE_FLAGS[workload.type], join(REPO_ROOT, 'dist', 'workloads', workload.type, 'src', 'main.js')]), env, logFile: join(wdir, `${workload.type}.log`) },
       });
     }
   }

@@ -16,9 +16,12 @@ const out = resolve(outArg);
 const roots = [`dist/workloads/${workload}/src/main.js`, 'dist/workloads/shared/src/image-entry.js'];
 for (const r of roots) if (!existsSync(r)) throw new Error(`${r} not found: is "${workload}" a workload (workloads/<name>/src/main.ts)?`);
 
-// `import x from '...'`, `export ... from '...'`, `import '...'`. Dynamic import() is not
-// followed: the image entry reaches the other workloads only that way.
+// `import x from '...'`, `export ... from '...'`, `import '...'`, and `import('...')` with a
+// literal specifier (the gateway loads a store's client only when that store is selected, and the
+// image must hold it). Not in the image entry: it reaches the other workloads that way.
 const SPECIFIER = /^\s*(?:import|export)\s(?:[^'"]*?\sfrom\s)?['"]([^'"]+)['"]/gm;
+const DYNAMIC_SPECIFIER = /\bimport\(\s*['"]([^'"]+)['"]\s*\)/g;
+const IMAGE_ENTRY = resolve('dist/workloads/shared/src/image-entry.js');
 const files = new Set();
 const packages = new Set();
 const queue = roots.map((r) => resolve(r));
@@ -26,7 +29,9 @@ while (queue.length > 0) {
   const file = queue.pop();
   if (files.has(file)) continue;
   files.add(file);
-  for (const [, spec] of readFileSync(file, 'utf8').matchAll(SPECIFIER)) {
+  const source = readFileSync(file, 'utf8');
+  const specifiers = [...source.matchAll(SPECIFIER), ...(file === IMAGE_ENTRY ? [] : source.matchAll(DYNAMIC_SPECIFIER))];
+  for (const [, spec] of specifiers) {
     if (spec.startsWith('.')) queue.push(resolve(dirname(file), spec));
     else if (!isBuiltin(spec)) packages.add(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]);
   }

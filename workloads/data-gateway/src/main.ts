@@ -5,14 +5,12 @@
 // message stays in the broker session) instead of answering RETRY, which would wedge the mqtt3
 // subscription; it never answers RETRY at all (see delivery.ts).
 import { writeFileSync, renameSync } from 'node:fs';
-import { CommunicationProtocolEnum, DaprPubSubStatusEnum, DaprServer, LogLevel } from '@dapr/dapr';
 import { createLogger } from '../../shared/src/log.js';
 import { onShutdown, runMain } from '../../shared/src/lifecycle.js';
 import { readGatewayConfig, type GatewayConfig, type SinkKind } from './config.js';
 import { RAW_PAYLOAD } from '../../shared/src/publisher.js';
 import { JsonLinesSink } from './file-sink.js';
-import { PostgresSink } from './postgres-sink.js';
-import { EventHubsSink } from './eventhubs-sink.js';
+import { DaprApp, DaprPubSubStatus } from './dapr-app.js';
 import { SinkBatcher } from './batcher.js';
 import { Router, SinkSet, type DeadLetter } from './router.js';
 import { DeliveryGate, holdUntilDone } from './delivery.js';
@@ -22,20 +20,25 @@ import { releaseOwnSession } from './session-release.js';
 
 const log = createLogger(process.env.EDGE_SOURCE ?? 'data-gateway', process.env.EDGE_LEVEL ?? 'l4');
 
-function createSink(kind: SinkKind, config: GatewayConfig): Sink {
+/** A store's client library loads only when that store is selected (pg alone is ~15 MB resident). */
+async function createSink(kind: SinkKind, config: GatewayConfig): Promise<Sink> {
   switch (kind) {
     case 'file':
       return new JsonLinesSink(config.sinkFile, config.fsync);
-    case 'postgresql':
+    case 'postgresql': {
+      const { PostgresSink } = await import('./postgres-sink.js');
       return new PostgresSink({ url: config.postgres.url, table: config.postgres.table }, log);
-    case 'eventhubs':
+    }
+    case 'eventhubs': {
+      const { EventHubsSink } = await import('./eventhubs-sink.js');
       return new EventHubsSink({ daprHost: config.daprHost, daprHttpPort: config.daprHttpPort, bindingName: config.eventHubs.bindingName });
+    }
   }
 }
 
 async function main(): Promise<void> {
   const config = readGatewayConfig();
-  const sinks = config.sinks.map((kind) => createSink(kind, config));
+  const sinks = await Promise.all(config.sinks.map((kind) => createSink(kind, config)));
   for (const sink of sinks) {
     try {
       await sink.open();
@@ -48,23 +51,23 @@ async function main(): Promise<void> {
   }
   const breaker = { failureThreshold: config.breakerFailures, openMs: config.breakerOpenMs };
   const batchers = new Map(sinks.map((sink) => [sink.name as SinkKind, new SinkBatcher(sink, { ...config.batch[sink.name as SinkKind], retryMaxMs: config.retryMaxMs, holdAlarmMs: config.holdAlarmMs, breaker }, log)]));
-  const server = new DaprServer({
-    serverHost: config.appHost,
-    serverPort: String(config.appPort),
-    communicationProtocol: CommunicationProtocolEnum.HTTP,
+  const server = new DaprApp({
+    appHost: config.appHost,
+    appPort: config.appPort,
+    daprHost: config.daprHost,
+    daprHttpPort: config.daprHttpPort,
     // Above the message limit, so an oversized message reaches the router (and the dead-letter
     // topic) instead of a 413 that Dapr would treat as a failed delivery.
     maxBodySizeMb: Math.max(8, Math.ceil((config.maxMessageBytes * 2) / 1_048_576)),
-    clientOptions: { daprHost: config.daprHost, daprPort: String(config.daprHttpPort) },
-    logger: { level: LogLevel.Error },
   });
   let stopping = false;
   const hold = { retryMaxMs: config.retryMaxMs };
   // A failed dead-letter publish (broker away) is tried again while its delivery stays held.
   const deadLetter = (payload: DeadLetter): Promise<void> =>
     holdUntilDone(async () => {
-      const { error } = await server.client.pubsub.publish(config.pubsubName, config.deadLetterTopic, payload as unknown as object, RAW_PAYLOAD);
-      if (error) throw new Error(`dead-letter publish failed: ${error.message}`);
+      await server.publish(config.pubsubName, config.deadLetterTopic, payload, RAW_PAYLOAD.metadata).catch((err: Error) => {
+        throw new Error(`dead-letter publish failed: ${err.message}`);
+      });
       log.warn('dead-lettered', { reason: payload.reason });
     }, 'dead-letter publish', log, () => stopping, hold);
   // One router per route: its own de-duplication and resequencing, the route's sinks only.
@@ -99,12 +102,12 @@ async function main(): Promise<void> {
   };
 
   for (const { route, gate } of routes) {
-    await server.pubsub.subscribe(config.pubsubName, route.topic, async (data: unknown) => {
+    await server.subscribe(config.pubsubName, route.topic, async (data: unknown) => {
       // SUCCESS once stored (or dead-lettered, or a duplicate); otherwise held, never RETRY.
       const outcome = await gate.deliver(data);
       if (outcome.kind === 'duplicate') log.debug('duplicate skipped', { id: outcome.id });
-      return DaprPubSubStatusEnum.SUCCESS;
-    }, undefined, { rawPayload: true }); // the SDK JSON-encodes values: a boolean arrives as "true"
+      return DaprPubSubStatus.SUCCESS;
+    }, { rawPayload: true }); // the SDK JSON-encodes values: a boolean arrives as "true"
   }
 
   onShutdown(log, async () => {
