@@ -17,8 +17,13 @@ const roots = [`dist/workloads/${workload}/src/main.js`, 'dist/workloads/shared/
 for (const r of roots) if (!existsSync(r)) throw new Error(`${r} not found: is "${workload}" a workload (workloads/<name>/src/main.ts)?`);
 
 // `import x from '...'`, `export ... from '...'`, `import '...'`. Dynamic import() is not
-// followed: the image entry reaches the other workloads only that way.
+// followed in the image entry, which reaches the other workloads only that way; elsewhere a
+// dynamic import of a relative module is (telemetry.js loads telemetry-sdk.js only when telemetry
+// is on), and so is `require('<package>')` (telemetry-sdk.js requires the OpenTelemetry SDK).
 const SPECIFIER = /^\s*(?:import|export)\s(?:[^'"]*?\sfrom\s)?['"]([^'"]+)['"]/gm;
+const DYNAMIC_RELATIVE = /\bimport\(\s*['"](\.[^'"]+)['"]\s*\)/g;
+const REQUIRED_PACKAGE = /\brequire\(\s*['"]([^'"./][^'"]*)['"]\s*\)/g;
+const IMAGE_ENTRY = resolve('dist/workloads/shared/src/image-entry.js');
 const files = new Set();
 const packages = new Set();
 const queue = roots.map((r) => resolve(r));
@@ -26,7 +31,9 @@ while (queue.length > 0) {
   const file = queue.pop();
   if (files.has(file)) continue;
   files.add(file);
-  for (const [, spec] of readFileSync(file, 'utf8').matchAll(SPECIFIER)) {
+  const text = readFileSync(file, 'utf8');
+  const specs = [...text.matchAll(SPECIFIER), ...text.matchAll(REQUIRED_PACKAGE), ...(file === IMAGE_ENTRY ? [] : text.matchAll(DYNAMIC_RELATIVE))].map((m) => m[1]);
+  for (const spec of specs) {
     if (spec.startsWith('.')) queue.push(resolve(dirname(file), spec));
     else if (!isBuiltin(spec)) packages.add(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]);
   }
