@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import yaml from 'js-yaml';
-import { brokerUrl, localFileSecretStore, pubsubComponent, resiliencyPolicy, toYaml } from '../src/config/dapr.js';
+import { brokerUrl, daprConfiguration, localFileSecretStore, pubsubComponent, resiliencyPolicy, toYaml } from '../src/config/dapr.js';
 
 test('pubsub.mqtt3 has a stable consumerID, QoS 1, a persistent session, and its URL from a secret', () => {
   const c = pubsubComponent({ componentName: 'pubsub', appId: 'temperature-sensor', urlSecret: { name: 'broker-url', key: 'url' }, secretStore: 'edge-secrets' }) as any;
@@ -29,6 +29,16 @@ test('the rendered stream parses back to the same resources and holds no passwor
   const url = brokerUrl({ username: 'a', password: 'p@ss/word' }, '127.0.0.1', 1883);
   assert.is(url, 'tcp://a:p%40ss%2Fword@127.0.0.1:1883');
   assert.not.ok(text.includes('p@ss'));
+});
+
+test('the Dapr Configuration turns on W3C tracing (to an OTLP/gRPC collector when given) and metrics', () => {
+  const withCollector = daprConfiguration('edge-tracing', { samplingRate: '1', otlpEndpoint: '127.0.0.1:4317' }) as any;
+  assert.is(withCollector.kind, 'Configuration');
+  assert.equal(withCollector.spec.tracing, { samplingRate: '1', otel: { endpointAddress: '127.0.0.1:4317', isSecure: false, protocol: 'grpc' } });
+  assert.equal(withCollector.spec.metric, { enabled: true });
+  const bare = daprConfiguration('c') as any;
+  assert.equal(bare.spec.tracing, { samplingRate: '1' }, 'no exporter without a collector');
+  assert.equal(yaml.load(toYaml([withCollector])), withCollector);
 });
 
 test.run();

@@ -90,6 +90,8 @@ test('every node arrives, sequence numbers have no gaps, and values flow again a
   let server: PlcServer | undefined = await startPlcServer(config, quiet);
   const sink = collector();
   let pipeline: Pipeline | undefined;
+  // what feeds edge.opcua.session.state and edge.opcua.reconnects
+  const events: string[] = [];
   try {
     const entries = entriesFor(server.endpointUrl, config);
     const names = entries.flatMap((e) => e.OpcNodes.map((n) => n.DisplayName));
@@ -106,8 +108,10 @@ test('every node arrives, sequence numbers have no gaps, and values flow again a
       autoAcceptCertificates: false,
       log: quiet,
       publish: sink.publish,
+      endpointEvents: { sessionState: (_endpoint, connected) => events.push(connected ? 'connected' : 'not connected'), reconnecting: () => events.push('reconnecting') },
     });
     await within('subscribed', pipeline.ready, 10_000);
+    assert.equal(events, ['connected']);
     const namesSince = (t: number): Set<string> => new Set(sink.seen().filter((s) => s.sourceTimestamp !== null && Date.parse(s.sourceTimestamp) >= t).map((s) => s.name));
     await waitFor('a value of every node', () => namesSince(0).size === names.length, 5000);
 
@@ -150,6 +154,9 @@ test('every node arrives, sequence numbers have no gaps, and values flow again a
     server = await startPlcServer(config, quiet);
     await waitFor('a value of every node after the restart', () => namesSince(restartedAt).size === names.length, 15_000);
     assertGapless(sink.messages);
+    const lost = events.indexOf('not connected');
+    assert.ok(lost > 0 && events.indexOf('reconnecting') > 0, `the restart was seen: ${events.join(', ')}`);
+    assert.is(events.at(-1), 'connected', `connected again: ${events.join(', ')}`);
   } finally {
     await pipeline?.stop(2000);
     await server?.stop(0);

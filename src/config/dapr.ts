@@ -97,7 +97,14 @@ export function brokerUrl(user: { username: string; password: string }, host: st
   return `${scheme}://${encodeURIComponent(user.username)}:${encodeURIComponent(user.password)}@${host}:${port}`;
 }
 
-/** The Dapr Configuration every sidecar uses: W3C tracing and metrics on. */
+/** The name of the Dapr Configuration below, on every target (sidecars name it in --config / dapr.io/config). */
+export const DAPR_CONFIGURATION_NAME = 'edge-tracing';
+
+/**
+ * The Dapr Configuration every sidecar uses: W3C tracing and metrics on. With `otlpEndpoint` (a
+ * collector's OTLP/gRPC host:port, the local target with --otel) the sidecar exports its spans
+ * there; a span it makes for a publish is a child of the caller's `traceparent` header.
+ */
 export function daprConfiguration(name: string, options: { samplingRate: string; otlpEndpoint?: string } = { samplingRate: '1' }): DaprResource {
   return {
     apiVersion: 'dapr.io/v1alpha1',

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import type { Credentials } from '../config/credentials.js';
 import type { PkiMaterial } from '../pki/broker-pki.js';
-import { brokerUrl, daprConfiguration, pubsubComponent, resiliencyPolicy } from '../config/dapr.js';
+import { brokerUrl, DAPR_CONFIGURATION_NAME, daprConfiguration, pubsubComponent, resiliencyPolicy } from '../config/dapr.js';
 import { renderAclFile, renderMosquittoConf, renderPasswordFile } from '../config/mosquitto.js';
 import { renderSquidConf } from '../config/squid.js';
 import { levelByName, parentFirst, queueBounds, usesDapr, type Level, type Topology, type Workload } from '../topology/model.js';
@@ -17,7 +17,7 @@ import { renderGatewaySinks, type GatewaySinksRender } from './gateway-sinks.js'
 export const PART_OF = 'nested-edge';
 export const BROKER_PORTS = { workloadPort: 1883, childPort: 1884 };
 export const PROXY_PORT = 3128;
-export const DAPR_CONFIG_NAME = 'edge-tracing';
+export const DAPR_CONFIG_NAME = DAPR_CONFIGURATION_NAME;
 export const BROKER_SECRET = 'broker-config';
 
 export const DEFAULT_IMAGES: Record<string, ImageRef> = {

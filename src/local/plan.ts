@@ -3,7 +3,7 @@
 // netns target can reuse it with other addresses.
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { brokerUrl, localFileSecretStore, pubsubComponent, resiliencyPolicy, toYaml } from '../config/dapr.js';
+import { brokerUrl, DAPR_CONFIGURATION_NAME, daprConfiguration, localFileSecretStore, pubsubComponent, resiliencyPolicy, toYaml } from '../config/dapr.js';
 import { type Credentials } from '../config/credentials.js';
 import { bridgeClientId, renderAclFile, renderMosquittoConf, renderPasswordFile } from '../config/mosquitto.js';
 import type { BrokerPki } from '../pki/broker-pki.js';
@@ -222,6 +222,14 @@ export async function buildLocalPlan(topology: Topology, creds: Credentials, opt
           ]),
           secret: false,
         });
+        // With collectors, the sidecar's own spans (W3C, every request sampled) go to its level's
+        // collector over OTLP/gRPC, so a message's trace shows the Dapr hops too.
+        let configArgs: string[] = [];
+        if (collector) {
+          const configFile = join(wdir, 'dapr-config.yaml');
+          files.push({ path: configFile, content: toYaml([daprConfiguration(DAPR_CONFIGURATION_NAME, { samplingRate: '1', otlpEndpoint: `${collector.host}:${collector.ports.grpc}` })]), secret: false });
+          configArgs = ['--config', configFile];
+        }
         const [httpPort, grpcPort, internalPort, metricsPort] = [await opts.allocatePort(), await opts.allocatePort(), await opts.allocatePort(), await opts.allocatePort()];
         const appPort = workload.type === 'data-gateway' ? await opts.allocatePort() : undefined;
         const host = appHostOf(level.name);
@@ -237,6 +245,7 @@ export async function buildLocalPlan(topology: Topology, creds: Credentials, opt
             '--dapr-internal-grpc-port', String(internalPort),
             '--metrics-port', String(metricsPort),
             '--log-level', 'warn',
+            ...configArgs,
             ...(appPort ? ['--app-port', String(appPort), '--app-protocol', 'http', '--app-channel-address', host] : []),
           ]),
           env: {},

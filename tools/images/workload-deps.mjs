@@ -16,11 +16,14 @@ const out = resolve(outArg);
 const roots = [`dist/workloads/${workload}/src/main.js`, 'dist/workloads/shared/src/image-entry.js'];
 for (const r of roots) if (!existsSync(r)) throw new Error(`${r} not found: is "${workload}" a workload (workloads/<name>/src/main.ts)?`);
 
-// `import x from '...'`, `export ... from '...'`, `import '...'`, and `import('...')` with a
-// literal specifier (the gateway loads a store's client only when that store is selected, and the
-// image must hold it). Not in the image entry: it reaches the other workloads that way.
+// `import x from '...'`, `export ... from '...'`, `import '...'`, `import('...')` with a literal
+// specifier (the gateway loads a store's client only when that store is selected; telemetry.js
+// loads telemetry-sdk.js only when telemetry is on) and `require('<package>')` (telemetry-sdk.js
+// requires the OpenTelemetry SDK): the image must hold them all. Dynamic imports are not followed
+// in the image entry, which reaches the other workloads only that way.
 const SPECIFIER = /^\s*(?:import|export)\s(?:[^'"]*?\sfrom\s)?['"]([^'"]+)['"]/gm;
 const DYNAMIC_SPECIFIER = /\bimport\(\s*['"]([^'"]+)['"]\s*\)/g;
+const REQUIRED_PACKAGE = /\brequire\(\s*['"]([^'"./][^'"]*)['"]\s*\)/g;
 const IMAGE_ENTRY = resolve('dist/workloads/shared/src/image-entry.js');
 const files = new Set();
 const packages = new Set();
@@ -29,9 +32,9 @@ while (queue.length > 0) {
   const file = queue.pop();
   if (files.has(file)) continue;
   files.add(file);
-  const source = readFileSync(file, 'utf8');
-  const specifiers = [...source.matchAll(SPECIFIER), ...(file === IMAGE_ENTRY ? [] : source.matchAll(DYNAMIC_SPECIFIER))];
-  for (const [, spec] of specifiers) {
+  const text = readFileSync(file, 'utf8');
+  const specs = [...text.matchAll(SPECIFIER), ...text.matchAll(REQUIRED_PACKAGE), ...(file === IMAGE_ENTRY ? [] : text.matchAll(DYNAMIC_SPECIFIER))].map((m) => m[1]);
+  for (const spec of specs) {
     if (spec.startsWith('.')) queue.push(resolve(dirname(file), spec));
     else if (!isBuiltin(spec)) packages.add(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]);
   }

@@ -9,6 +9,7 @@ import type { Logger } from '../../shared/src/log.js';
 import { CircuitBreaker, type BreakerOptions, type BreakerState } from './circuit-breaker.js';
 import type { StoredRecord } from './file-sink.js';
 import { RejectedRecordError, type Sink } from './sink.js';
+import type { GatewayMetrics } from './metrics.js';
 
 export interface BatcherOptions {
   maxBatch: number;
@@ -19,6 +20,8 @@ export interface BatcherOptions {
   holdAlarmMs: number;
   /** Circuit breaker; without it, attempts go on with backoff only. */
   breaker?: BreakerOptions;
+  /** Counts what `stats.written` counts, as edge.messages.stored. */
+  metrics?: Pick<GatewayMetrics, 'stored'>;
 }
 
 export interface BatcherStats {
@@ -120,6 +123,7 @@ export class SinkBatcher {
     if (!outcome) {
       this.stats.batches += 1;
       this.stats.written += batch.length;
+      this.opts.metrics?.stored(this.sink.name, batch.map((p) => p.record.source));
       this.countHeldBeyondBound(batch);
       for (const p of batch) p.resolve();
       return;
@@ -134,6 +138,7 @@ export class SinkBatcher {
         } else {
           this.stats.batches += 1;
           this.stats.written += 1;
+          this.opts.metrics?.stored(this.sink.name, [p.record.source]);
           p.resolve();
         }
       } catch (err) {

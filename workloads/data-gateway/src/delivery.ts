@@ -8,6 +8,7 @@
 // session reconnects (the runner bounces it after a gateway restart; see LocalEdge.releaseSession).
 // (The SDK answers SUCCESS when a handler throws: a handler that throws would lose the message,
 // so `deliver` never throws either.)
+import type { SpanContext } from '@opentelemetry/api';
 import type { Logger } from '../../shared/src/log.js';
 
 export interface HoldOptions {
@@ -33,7 +34,7 @@ export class DeliveryGate<T> {
   private stopping = false;
 
   constructor(
-    private readonly handle: (data: unknown) => Promise<T>,
+    private readonly handle: (data: unknown, parent?: SpanContext) => Promise<T>,
     private readonly log: Logger,
     private readonly opts: HoldOptions,
   ) {}
@@ -48,12 +49,13 @@ export class DeliveryGate<T> {
   }
 
   /** Resolves with the outcome once handled; never rejects; at shutdown may never settle. */
-  async deliver(data: unknown): Promise<T> {
+  /** `parent`: the span handling the delivery, handed to `handle`. */
+  async deliver(data: unknown, parent?: SpanContext): Promise<T> {
     if (this.stopping) return this.leaveUnanswered('arrived during shutdown');
     let delay = this.opts.retryInitialMs ?? 100;
     for (;;) {
       try {
-        return await this.handle(data);
+        return await this.handle(data, parent);
       } catch (err) {
         if (this.stopping) return this.leaveUnanswered(String(err));
         this.stats.retried += 1;

@@ -17,6 +17,9 @@ import { DeliveryGate, holdUntilDone } from './delivery.js';
 import type { Sink } from './sink.js';
 import { healthPort, startHealthServer } from '../../shared/src/health.js';
 import { releaseOwnSession } from './session-release.js';
+import { traceparentInMessage } from '../../shared/src/envelope.js';
+import { SPAN_KIND, spanContextFromTraceparent, startTelemetry } from '../../shared/src/telemetry.js';
+import { gatewayMetrics } from './metrics.js';
 
 const log = createLogger(process.env.EDGE_SOURCE ?? 'data-gateway', process.env.EDGE_LEVEL ?? 'l4');
 
@@ -38,6 +41,8 @@ async function createSink(kind: SinkKind, config: GatewayConfig): Promise<Sink> 
 
 async function main(): Promise<void> {
   const config = readGatewayConfig();
+  const telemetry = await startTelemetry(config.source, log);
+  const metrics = gatewayMetrics(telemetry.meter);
   const sinks = await Promise.all(config.sinks.map((kind) => createSink(kind, config)));
   for (const sink of sinks) {
     try {
@@ -50,7 +55,7 @@ async function main(): Promise<void> {
     }
   }
   const breaker = { failureThreshold: config.breakerFailures, openMs: config.breakerOpenMs };
-  const batchers = new Map(sinks.map((sink) => [sink.name as SinkKind, new SinkBatcher(sink, { ...config.batch[sink.name as SinkKind], retryMaxMs: config.retryMaxMs, holdAlarmMs: config.holdAlarmMs, breaker }, log)]));
+  const batchers = new Map(sinks.map((sink) => [sink.name as SinkKind, new SinkBatcher(sink, { ...config.batch[sink.name as SinkKind], retryMaxMs: config.retryMaxMs, holdAlarmMs: config.holdAlarmMs, breaker, metrics }, log)]));
   const server = new DaprApp({
     appHost: config.appHost,
     appPort: config.appPort,
@@ -72,8 +77,8 @@ async function main(): Promise<void> {
     }, 'dead-letter publish', log, () => stopping, hold);
   // One router per route: its own de-duplication and resequencing, the route's sinks only.
   const routes = config.routes.map((route) => {
-    const router = new Router(new SinkSet(route.sinks.map((k) => batchers.get(k)!)), deadLetter, { resequenceHoldMs: config.resequenceHoldMs, maxMessageBytes: config.maxMessageBytes });
-    return { route, router, gate: new DeliveryGate((data) => router.handle(data), log, hold) };
+    const router = new Router(new SinkSet(route.sinks.map((k) => batchers.get(k)!), telemetry.tracer), deadLetter, { resequenceHoldMs: config.resequenceHoldMs, maxMessageBytes: config.maxMessageBytes, metrics });
+    return { route, router, gate: new DeliveryGate((data, parent) => router.handle(data, new Date(), parent), log, hold) };
   });
 
   const stats = () => {
@@ -103,8 +108,16 @@ async function main(): Promise<void> {
 
   for (const { route, gate } of routes) {
     await server.subscribe(config.pubsubName, route.topic, async (data: unknown) => {
+      const started = performance.now();
+      // The trace continues from the producer's span: its traceparent travels in the payload.
+      const parent = telemetry.enabled ? spanContextFromTraceparent(traceparentInMessage(data)) : undefined;
+      const span = telemetry.tracer.startSpan(`process ${route.topic}`, { kind: SPAN_KIND.CONSUMER, attributes: { 'messaging.system': 'dapr', 'messaging.operation.type': 'process', 'messaging.destination.name': route.topic } }, parent);
       // SUCCESS once stored (or dead-lettered, or a duplicate); otherwise held, never RETRY.
-      const outcome = await gate.deliver(data);
+      const outcome = await gate.deliver(data, span.spanContext());
+      span.setAttribute('edge.outcome', outcome.kind);
+      if (outcome.kind !== 'dead-letter') span.setAttribute('messaging.message.id', outcome.id);
+      span.end();
+      metrics.handled(performance.now() - started, outcome.kind);
       if (outcome.kind === 'duplicate') log.debug('duplicate skipped', { id: outcome.id });
       return DaprPubSubStatus.SUCCESS;
     }, { rawPayload: true }); // the SDK JSON-encodes values: a boolean arrives as "true"
@@ -122,6 +135,7 @@ async function main(): Promise<void> {
     await Promise.all([...batchers.values()].map((b) => b.close(8_000)));
     await server.stop();
     writeReport();
+    await telemetry.shutdown(); // after the last store: the final counts and spans are exported
     log.info('final stats', stats());
   });
 

@@ -2,7 +2,10 @@
 // duplicate, or send it to the dead-letter topic with the reason. Acknowledge (resolve) only
 // after every sink has it. Messages of one producer run are put back in seq order before they
 // reach the sinks, so each store holds every source's messages in order.
+import type { SpanContext } from '@opentelemetry/api';
 import { parseTelemetry } from '../../shared/src/envelope.js';
+import { endSpan, noTelemetry, SPAN_KIND, type EdgeTracer } from '../../shared/src/telemetry.js';
+import type { GatewayMetrics } from './metrics.js';
 import type { SinkBatcher } from './batcher.js';
 import { SeenMessages } from './dedupe.js';
 import type { StoredRecord } from './file-sink.js';
@@ -20,7 +23,8 @@ export interface GatewayStats {
 
 /** Anything that stores one record and resolves once it is durable. */
 export interface RecordWriter {
-  write(record: StoredRecord): Promise<void>;
+  /** `parent`: the span handling the delivery, for the store spans. */
+  write(record: StoredRecord, parent?: SpanContext): Promise<void>;
 }
 
 export interface DeadLetter {
@@ -35,14 +39,29 @@ export interface RouterOptions {
   /** How long an early message waits for its predecessors; 0 turns resequencing off. */
   resequenceHoldMs?: number;
   maxMessageBytes?: number;
+  metrics?: GatewayMetrics;
 }
 
 /** The route's sinks: a record is written once every one of them has it. */
 export class SinkSet implements RecordWriter {
-  constructor(readonly batchers: readonly SinkBatcher[]) {}
+  constructor(
+    readonly batchers: readonly SinkBatcher[],
+    private readonly tracer: EdgeTracer = noTelemetry.tracer,
+  ) {}
 
-  async write(record: StoredRecord): Promise<void> {
-    const results = await Promise.allSettled(this.batchers.map((b) => b.add(record)));
+  async write(record: StoredRecord, parent?: SpanContext): Promise<void> {
+    // A span per store write: from handing the record over to the store having it durably.
+    const stored = (b: SinkBatcher): Promise<void> => {
+      const span = this.tracer.startSpan(`store ${b.sink.name}`, { kind: SPAN_KIND.CLIENT, attributes: { 'edge.sink': b.sink.name, 'messaging.message.id': record.id } }, parent);
+      return b.add(record).then(
+        () => endSpan(span),
+        (err: unknown) => {
+          endSpan(span, err);
+          throw err;
+        },
+      );
+    };
+    const results = await Promise.allSettled(this.batchers.map(stored));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
   }
@@ -57,6 +76,7 @@ export class Router {
   /** Ids being written right now: a redelivery racing its original must not be written twice. */
   private readonly inFlight = new Map<string, Promise<void>>();
   private readonly maxMessageBytes: number;
+  private readonly metrics: GatewayMetrics | undefined;
 
   constructor(
     private readonly sink: RecordWriter,
@@ -65,6 +85,7 @@ export class Router {
   ) {
     this.resequencer = new Resequencer<() => void>(options.resequenceHoldMs ?? 0, (release) => release());
     this.maxMessageBytes = options.maxMessageBytes ?? 256 * 1024;
+    this.metrics = options.metrics;
   }
 
   /** Loads what the sink already holds, so a restart does not store anything twice. */
@@ -81,12 +102,15 @@ export class Router {
     }
     await this.deadLetter(payload);
     this.stats.deadLettered += 1;
+    this.metrics?.deadLettered(reason);
     return { kind: 'dead-letter', reason };
   }
 
-  async handle(message: unknown, receivedAt: Date = new Date()): Promise<Outcome> {
+  /** `parent`: the span handling the delivery (the store spans are its children). */
+  async handle(message: unknown, receivedAt: Date = new Date(), parent?: SpanContext): Promise<Outcome> {
     this.stats.received += 1;
     const parsed = parseTelemetry(message);
+    this.metrics?.consumed(parsed.ok ? parsed.value.source : 'unknown');
     if (!parsed.ok) {
       const bytes = /over the \d+-byte limit/.test(parsed.reason) && (typeof message === 'string' || Buffer.isBuffer(message)) ? message.length : undefined;
       return this.reject(parsed.reason, message, receivedAt, bytes);
@@ -101,11 +125,12 @@ export class Router {
     if (pending) await pending.catch(() => undefined);
     if (this.seen.has(m.source, m.epoch, m.seq)) {
       this.stats.duplicates += 1;
+      this.metrics?.duplicate(m.source);
       return { kind: 'duplicate', id: m.id };
     }
     const record: StoredRecord = { id: m.id, source: m.source, level: m.level, epoch: m.epoch, seq: m.seq, timestamp: m.timestamp, receivedAt: receivedAt.toISOString(), type: m.type, data: m.data };
     const write = new Promise<void>((resolve, reject) => {
-      this.resequencer.push(`${m.source}:${m.epoch}`, m.seq, () => this.sink.write(record).then(resolve, reject));
+      this.resequencer.push(`${m.source}:${m.epoch}`, m.seq, () => this.sink.write(record, parent).then(resolve, reject));
     });
     this.inFlight.set(m.id, write);
     try {
@@ -119,6 +144,7 @@ export class Router {
     }
     this.seen.add(m.source, m.epoch, m.seq);
     this.stats.stored += 1;
+    this.metrics?.endToEndLag(m.source, Date.now() - Date.parse(m.timestamp));
     return { kind: 'stored', id: m.id };
   }
 }

@@ -39,6 +39,15 @@ export interface EndpointOptions {
   certificateManager: OPCUACertificateManager;
   /** Every value change (and heartbeat) of nodes[index]. */
   onValue: (index: number, value: DataValue) => void;
+  /** Session state changes and reconnections, for metrics. */
+  events?: EndpointEvents;
+}
+
+export interface EndpointEvents {
+  /** The session is usable (true) or not (false). */
+  sessionState(endpoint: string, connected: boolean): void;
+  /** node-opcua started reconnecting after losing the connection. */
+  reconnecting(endpoint: string): void;
 }
 
 const INITIAL_DELAY_MS = 250;
@@ -92,6 +101,7 @@ export class EndpointSubscriber {
         if (this.stopping) return;
         const delayMs = Math.min(this.options.reconnectMaxDelayMs, INITIAL_DELAY_MS * 2 ** Math.min(attempt, 10));
         log.error('endpoint setup failed, retrying', { endpoint: this.spec.url, attempt, delayMs, error: (err as Error).message });
+        this.options.events?.sessionState(this.spec.url, false);
         await this.closeClient(2000);
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, delayMs);
@@ -119,11 +129,21 @@ export class EndpointSubscriber {
       requestedSessionTimeout: 60_000,
     });
     this.client = client;
+    const events = this.options.events;
     client.on('backoff', (retry, delayMs) => log.warn('backoff', { endpoint, retry, delayMs }));
-    client.on('connection_lost', () => log.warn('connection_lost', { endpoint }));
-    client.on('start_reconnection', () => log.info('start_reconnection', { endpoint }));
+    client.on('connection_lost', () => {
+      log.warn('connection_lost', { endpoint });
+      events?.sessionState(endpoint, false);
+    });
+    client.on('start_reconnection', () => {
+      log.info('start_reconnection', { endpoint });
+      events?.reconnecting(endpoint);
+    });
     client.on('reconnection_attempt_has_failed', (err, message) => log.warn('reconnection_attempt_has_failed', { endpoint, message, error: err.message }));
-    client.on('connection_reestablished', () => log.info('connection_reestablished', { endpoint }));
+    client.on('connection_reestablished', () => {
+      log.info('connection_reestablished', { endpoint });
+      events?.sessionState(endpoint, true);
+    });
     client.on('after_reconnection', (err) => log.info('after_reconnection', { endpoint, ...(err ? { error: err.message } : {}) }));
 
     await client.connect(endpoint);
@@ -131,8 +151,14 @@ export class EndpointSubscriber {
     log.info('connected', { endpoint, security: this.spec.useSecurity ? 'SignAndEncrypt' : 'None' });
     const session = await client.createSession();
     this.session = session;
-    session.on('session_closed', (statusCode) => log.info('session_closed', { endpoint, status: statusCode.name }));
-    session.on('session_restored', () => log.info('session_restored', { endpoint }));
+    session.on('session_closed', (statusCode) => {
+      log.info('session_closed', { endpoint, status: statusCode.name });
+      events?.sessionState(endpoint, false);
+    });
+    session.on('session_restored', () => {
+      log.info('session_restored', { endpoint });
+      events?.sessionState(endpoint, true);
+    });
 
     const namespaceArray = await session.readNamespaceArray();
     const resolved: Array<{ index: number; nodeId: NodeId }> = [];
@@ -186,6 +212,7 @@ export class EndpointSubscriber {
         }
       });
     }
+    events?.sessionState(endpoint, true);
     log.info('subscribed', { endpoint, nodes: resolved.length - failed, skipped: this.spec.nodes.length - resolved.length + failed, publishingIntervalMs: subscription.publishingInterval });
     this.resolveReady();
   }

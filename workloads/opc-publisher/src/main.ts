@@ -10,6 +10,8 @@ import { PUBLISHER_USAGE, readPublisherConfig, type PublisherConfig } from './co
 import { routeOpcuaLogs } from '../../shared/src/opcualog.js';
 import { startPipeline, type Pipeline } from './pipeline.js';
 import { loadPublishedNodes, type PublishedNodesEntry } from './publishednodes.js';
+import { startTelemetry } from '../../shared/src/telemetry.js';
+import { opcuaMetrics } from './metrics.js';
 
 const log = createLogger(process.env.EDGE_SOURCE ?? 'opc-publisher', process.env.EDGE_LEVEL ?? 'l2');
 
@@ -38,12 +40,15 @@ async function main(): Promise<void> {
   }
   const { config, entries } = readEverything();
 
-  const publisher = new TelemetryPublisher(config, log);
+  const telemetry = await startTelemetry(config.source, log);
+  const opcua = opcuaMetrics(telemetry.meter);
+  const publisher = new TelemetryPublisher(config, log, telemetry);
   const sequencer = new Sequencer(config.source, config.levelName);
   let pipeline: Pipeline | undefined;
   onShutdown(log, async () => {
     await pipeline?.stop(3000); // publishes the pending batch
     await publisher.stop();
+    await telemetry.shutdown(); // after the last batch: its span and the final counts are exported
     log.info('final report', { ...publisher.report() });
   });
 
@@ -62,7 +67,12 @@ async function main(): Promise<void> {
     pkiDir: config.pkiDir,
     autoAcceptCertificates: config.autoAcceptCertificates,
     log,
-    publish: (networkMessage) => publisher.publish(sequencer.next('ua-data', networkMessage)),
+    endpointEvents: opcua.endpointEvents,
+    // one span per network message (one OPC UA batch): TelemetryPublisher.publish
+    publish: (networkMessage) => {
+      opcua.batchPublished(networkMessage);
+      return publisher.publish(sequencer.next('ua-data', networkMessage));
+    },
   });
   log.info('publishing', { file: config.publishedNodesFile, epoch: sequencer.epoch, batchSize: config.batchSize, batchIntervalMs: config.batchIntervalMs });
   await pipeline.failed; // only a failed publish ends main; signals end the process through onShutdown

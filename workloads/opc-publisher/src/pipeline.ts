@@ -6,7 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { OPCUACertificateManager, type DataValue } from 'node-opcua';
 import type { Logger } from '../../shared/src/log.js';
 import { Batcher } from './batcher.js';
-import { EndpointSubscriber, type EndpointSpec } from './endpoint.js';
+import { EndpointSubscriber, type EndpointEvents, type EndpointSpec } from './endpoint.js';
 import { DataSetSequences, toNetworkMessages, type NetworkMessage, type Sample } from './networkmessage.js';
 import type { PublishedNodesEntry } from './publishednodes.js';
 import { fieldFromDataValue } from './values.js';
@@ -25,6 +25,8 @@ export interface PipelineOptions {
   publish: (message: NetworkMessage) => Promise<void>;
   /** Network messages held while publish is slow; beyond this the oldest are dropped (counted). */
   maxQueuedMessages?: number;
+  /** Session state and reconnections of every endpoint (metrics). */
+  endpointEvents?: EndpointEvents;
 }
 
 export interface PipelineStats {
@@ -161,6 +163,7 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
       reconnectMaxDelayMs: options.reconnectMaxDelayMs,
       certificateManager,
       onValue,
+      ...(options.endpointEvents ? { events: options.endpointEvents } : {}),
     });
   });
   for (const s of subscribers) s.start();

@@ -12,6 +12,11 @@ export interface TelemetryMessage<T = unknown> {
   timestamp: string;
   type: string;
   data: T;
+  /**
+   * W3C trace context of the producer's span, when telemetry is on. In the payload because the
+   * messages travel raw over MQTT 3.1.1, which has no headers: nothing else crosses the bridges.
+   */
+  traceparent?: string;
 }
 
 export function messageId(source: string, epoch: number, seq: number): string {
@@ -70,4 +75,17 @@ export class Sequencer {
   get last(): number {
     return this.seq;
   }
+}
+
+/** The `traceparent` a message carries (parsed JSON, or its text), without parsing it whole twice. */
+export function traceparentInMessage(input: unknown): string | undefined {
+  if (typeof input === 'string' || Buffer.isBuffer(input)) {
+    const m = /"traceparent"\s*:\s*"([0-9a-f-]{55,})"/.exec(input.toString());
+    return m?.[1];
+  }
+  if (typeof input === 'object' && input !== null && !Array.isArray(input)) {
+    const tp = (input as { traceparent?: unknown }).traceparent;
+    return typeof tp === 'string' ? tp : undefined;
+  }
+  return undefined;
 }

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { ConfigError } from './env.js';
 import { runMain } from './lifecycle.js';
 import { createLogger } from './log.js';
+import { readTelemetryConfig } from './telemetry.js';
 
 interface Entry {
   run: () => Promise<unknown>;
@@ -16,7 +17,10 @@ interface Entry {
 const WORKLOADS: Record<string, Entry> = {
   'temperature-sensor': {
     run: () => import('../../temperature-sensor/src/main.js'),
-    check: async () => void (await import('../../temperature-sensor/src/config.js')).readSensorConfig(),
+    check: async () => {
+      (await import('../../temperature-sensor/src/config.js')).readSensorConfig();
+      readTelemetryConfig('temperature-sensor');
+    },
   },
   'opc-plc': {
     run: () => import('../../opc-plc/src/main.js'),
@@ -28,11 +32,15 @@ const WORKLOADS: Record<string, Entry> = {
       const config = (await import('../../opc-publisher/src/config.js')).readPublisherConfig();
       const nodes = (await import('../../opc-publisher/src/publishednodes.js')).loadPublishedNodes(config.publishedNodesFile);
       if (!nodes.ok) throw new ConfigError(nodes.problems);
+      readTelemetryConfig('opc-publisher');
     },
   },
   'data-gateway': {
     run: () => import('../../data-gateway/src/main.js'),
-    check: async () => void (await import('../../data-gateway/src/config.js')).readGatewayConfig(),
+    check: async () => {
+      (await import('../../data-gateway/src/config.js')).readGatewayConfig();
+      readTelemetryConfig('data-gateway');
+    },
   },
 };
 

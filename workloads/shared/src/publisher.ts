@@ -8,6 +8,8 @@ import type { CommonConfig } from './env.js';
 import type { TelemetryMessage } from './envelope.js';
 import type { Logger } from './log.js';
 import { sleep } from './lifecycle.js';
+import type { Counter, Span } from '@opentelemetry/api';
+import { endSpan, noTelemetry, SPAN_KIND, traceparentOf, type Telemetry } from './telemetry.js';
 
 /**
  * Messages travel as the bare JSON envelope, not wrapped in a CloudEvent: smaller on every hop,
@@ -26,6 +28,25 @@ export interface ProducerReport {
   finishedAt?: string;
 }
 
+/** The producers' instruments; their names are read by `edge status` (and the tests). */
+interface ProducerInstruments {
+  /** Messages handed to publish, per source. */
+  produced: Counter;
+  /** Messages the sidecar acknowledged (as in the report's `acknowledged`). */
+  acknowledged: Counter;
+  /** Publish attempts that failed (each is retried). */
+  failed: Counter;
+}
+
+function producerInstruments(telemetry: Pick<Telemetry, 'meter'>): ProducerInstruments {
+  const { meter } = telemetry;
+  return {
+    produced: meter.createCounter('edge.messages.produced', { description: 'Telemetry messages produced (handed to the Dapr sidecar)', unit: '{message}' }),
+    acknowledged: meter.createCounter('edge.messages.acknowledged', { description: 'Telemetry messages the Dapr sidecar acknowledged (the broker has them)', unit: '{message}' }),
+    failed: meter.createCounter('edge.messages.failed', { description: 'Failed publish attempts (each is retried)', unit: '{attempt}' }),
+  };
+}
+
 /** How long one publish may wait for the sidecar (and through it the broker's PUBACK). */
 const PUBLISH_TIMEOUT_MS = 30_000;
 const SIDECAR_WAIT_MS = 120_000;
@@ -36,12 +57,17 @@ export class TelemetryPublisher {
   private failedAttempts = 0;
   private epoch = 0;
   private stopped = false;
+  private readonly instruments: ProducerInstruments;
+  private readonly attributes: { source: string };
 
   constructor(
     private readonly config: CommonConfig,
     private readonly log: Logger,
+    private readonly telemetry: Pick<Telemetry, 'meter' | 'tracer'> = noTelemetry,
   ) {
     this.base = `http://${config.daprHost}:${config.daprHttpPort}/v1.0`;
+    this.instruments = producerInstruments(telemetry);
+    this.attributes = { source: config.source };
   }
 
   /** Waits for the sidecar to be ready (it connects to the broker first). */
@@ -56,10 +82,12 @@ export class TelemetryPublisher {
   }
 
   /** One publish: undefined when the sidecar acknowledged it, else what went wrong. */
-  private async publishOnce(message: TelemetryMessage): Promise<Error | undefined> {
+  private async publishOnce(body: string, traceparent: string | undefined): Promise<Error | undefined> {
     const url = `${this.base}/publish/${encodeURIComponent(this.config.pubsubName)}/${encodeURIComponent(this.config.topic)}?metadata.rawPayload=true`;
+    // traceparent also as a header: daprd's own publish span (when its tracing is on) joins the trace.
+    const headers: Record<string, string> = { 'content-type': 'application/json', ...(traceparent ? { traceparent } : {}) };
     try {
-      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(message), signal: AbortSignal.timeout(PUBLISH_TIMEOUT_MS) });
+      const res = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(PUBLISH_TIMEOUT_MS) });
       if (res.ok) {
         await res.arrayBuffer();
         return undefined;
@@ -70,16 +98,44 @@ export class TelemetryPublisher {
     }
   }
 
+  /** One span per message; its traceparent travels in the payload (see TelemetryMessage.traceparent). */
+  private startSpan(message: TelemetryMessage): Span {
+    return this.telemetry.tracer.startSpan(`publish ${this.config.topic}`, {
+      kind: SPAN_KIND.PRODUCER,
+      attributes: {
+        'messaging.system': 'dapr',
+        'messaging.operation.type': 'publish',
+        'messaging.destination.name': this.config.topic,
+        'messaging.message.id': message.id,
+        'edge.source': message.source,
+        'edge.seq': message.seq,
+      },
+    });
+  }
+
   async publish(message: TelemetryMessage): Promise<void> {
     this.epoch = message.epoch;
+    this.instruments.produced.add(1, this.attributes);
+    const span = this.startSpan(message);
+    const traceparent = traceparentOf(span);
+    const body = JSON.stringify(traceparent ? { ...message, traceparent } : message);
     for (let attempt = 1; ; attempt++) {
-      const error = await this.publishOnce(message);
+      const error = await this.publishOnce(body, traceparent);
       if (!error) {
         this.acknowledged = Math.max(this.acknowledged, message.seq);
+        this.instruments.acknowledged.add(1, this.attributes);
+        if (attempt > 1) span.setAttribute('edge.publish.attempts', attempt);
+        span.end();
         return;
       }
       this.failedAttempts += 1;
-      if (this.stopped && attempt >= 3) throw new Error(`publish of ${message.id} failed while stopping: ${error.message}`);
+      this.instruments.failed.add(1, this.attributes);
+      span.addEvent('publish failed', { attempt, error: error.message.slice(0, 300) });
+      if (this.stopped && attempt >= 3) {
+        const fatal = new Error(`publish of ${message.id} failed while stopping: ${error.message}`);
+        endSpan(span, fatal);
+        throw fatal;
+      }
       const delay = Math.min(5_000, 100 * 2 ** Math.min(attempt, 6));
       this.log.warn('publish failed, retrying', { id: message.id, attempt, delayMs: delay, error: error.message });
       await sleep(delay);

@@ -4,6 +4,7 @@ import { createLogger } from '../../shared/src/log.js';
 import { onShutdown, runMain, sleep } from '../../shared/src/lifecycle.js';
 import { TelemetryPublisher } from '../../shared/src/publisher.js';
 import { healthPort, startHealthServer } from '../../shared/src/health.js';
+import { startTelemetry } from '../../shared/src/telemetry.js';
 import { readSensorConfig } from './config.js';
 import { TemperatureModel } from './model.js';
 
@@ -11,7 +12,8 @@ const log = createLogger(process.env.EDGE_SOURCE ?? 'temperature-sensor', proces
 
 async function main(): Promise<void> {
   const config = readSensorConfig();
-  const publisher = new TelemetryPublisher(config, log);
+  const telemetry = await startTelemetry(config.source, log);
+  const publisher = new TelemetryPublisher(config, log, telemetry);
   const sequencer = new Sequencer(config.source, config.levelName);
   const model = new TemperatureModel(config.seed);
   let running = true;
@@ -21,6 +23,7 @@ async function main(): Promise<void> {
     running = false;
     await loop; // the message in flight is acknowledged or retried before we stop
     await publisher.stop();
+    await telemetry.shutdown(); // after the last publish: its span and the final counts are exported
     log.info('final report', { ...publisher.report() });
   });
 
@@ -47,6 +50,7 @@ async function main(): Promise<void> {
   })();
   await loop;
   publisher.writeReport(true);
+  await telemetry.shutdown(); // the process may end here: export before it does
   if (config.count > 0 && running) log.info('count reached', { sent: sequencer.last });
 }
 
