@@ -11,6 +11,11 @@ import { readSensorConfig } from '../workloads/temperature-sensor/src/config.js'
 import { SeenMessages } from '../workloads/data-gateway/src/dedupe.js';
 import { FileSink, readRecords } from '../workloads/data-gateway/src/file-sink.js';
 import { Router } from '../workloads/data-gateway/src/router.js';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { TelemetryPublisher } from '../workloads/shared/src/publisher.js';
+import { createLogger } from '../workloads/shared/src/log.js';
+import { EnvReader, readCommon } from '../workloads/shared/src/env.js';
 import { withCleanup } from './helpers.js';
 
 test('the sequencer numbers messages 1, 2, 3 and builds ids from source, epoch and seq', () => {
@@ -58,6 +63,37 @@ test('sensor config reports every bad variable at once', () => {
     assert.instance(err, ConfigError);
     const problems = (err as ConfigError).problems.join('\n');
     for (const v of ['SENSOR_INTERVAL_MS', 'SENSOR_COUNT', 'DAPR_HTTP_PORT']) assert.ok(problems.includes(v), `${v} in ${problems}`);
+  }
+});
+
+test('concurrent publishes: acknowledged counts only a prefix whose every seq the sidecar acknowledged', async () => {
+  // A stand-in sidecar that answers seq 1 last.
+  const waiting: Array<() => void> = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      const answer = (): void => void res.writeHead(204).end();
+      if ((JSON.parse(body) as { seq: number }).seq === 1) waiting.push(answer);
+      else answer();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const port = (server.address() as AddressInfo).port;
+    const config = readCommon(new EnvReader({ DAPR_HOST: '127.0.0.1', DAPR_HTTP_PORT: String(port) }), 'sensor');
+    const publisher = new TelemetryPublisher(config, createLogger('sensor', 'l2', 'error'));
+    const seq = new Sequencer('sensor', 'l2');
+    const model = new TemperatureModel(1);
+    const first = publisher.publish(seq.next('temperature', model.next()));
+    await Promise.all([2, 3].map(() => publisher.publish(seq.next('temperature', model.next()))));
+    assert.is(publisher.report().acknowledged, 0, 'seq 2 and 3 are in, but seq 1 is not yet');
+    while (waiting.length === 0) await new Promise((r) => setTimeout(r, 5));
+    waiting.shift()!();
+    await first;
+    assert.is(publisher.report().acknowledged, 3);
+  } finally {
+    server.close();
   }
 });
 

@@ -3,7 +3,7 @@
 import type { Workload, WorkloadType } from './model.js';
 
 const ENV_NAMES: Record<WorkloadType, Record<string, string>> = {
-  'temperature-sensor': { intervalMs: 'SENSOR_INTERVAL_MS', count: 'SENSOR_COUNT', burst: 'SENSOR_BURST', seed: 'SENSOR_SEED' },
+  'temperature-sensor': { intervalMs: 'SENSOR_INTERVAL_MS', count: 'SENSOR_COUNT', burst: 'SENSOR_BURST', maxInFlight: 'SENSOR_MAX_IN_FLIGHT', seed: 'SENSOR_SEED' },
   'opc-plc': {
     port: 'OPC_PORT',
     security: 'OPC_SECURITY',

@@ -54,6 +54,8 @@ const SIDECAR_WAIT_MS = 120_000;
 export class TelemetryPublisher {
   private readonly base: string;
   private acknowledged = 0;
+  /** Acknowledged seqs above `acknowledged` whose predecessors are still in flight. */
+  private readonly acknowledgedAhead = new Set<number>();
   private failedAttempts = 0;
   private epoch = 0;
   private stopped = false;
@@ -122,7 +124,7 @@ export class TelemetryPublisher {
     for (let attempt = 1; ; attempt++) {
       const error = await this.publishOnce(body, traceparent);
       if (!error) {
-        this.acknowledged = Math.max(this.acknowledged, message.seq);
+        this.markAcknowledged(message.seq);
         this.instruments.acknowledged.add(1, this.attributes);
         if (attempt > 1) span.setAttribute('edge.publish.attempts', attempt);
         span.end();
@@ -140,6 +142,17 @@ export class TelemetryPublisher {
       this.log.warn('publish failed, retrying', { id: message.id, attempt, delayMs: delay, error: error.message });
       await sleep(delay);
     }
+  }
+
+  /** `acknowledged` stays a prefix (seq 1..n all acknowledged) when publishes run concurrently. */
+  private markAcknowledged(seq: number): void {
+    if (seq <= this.acknowledged) return;
+    if (seq !== this.acknowledged + 1) {
+      this.acknowledgedAhead.add(seq);
+      return;
+    }
+    this.acknowledged = seq;
+    while (this.acknowledgedAhead.delete(this.acknowledged + 1)) this.acknowledged += 1;
   }
 
   report(): ProducerReport {

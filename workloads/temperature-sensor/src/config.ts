@@ -6,6 +6,11 @@ export interface SensorConfig extends CommonConfig {
   count: number;
   /** Messages per tick, for load tests; readings within a tick share the same walk step. */
   burst: number;
+  /**
+   * Publishes waiting for the sidecar's acknowledgement at once (default 1: one at a time). A
+   * load test raises it so the offered rate is not capped by one round trip per message.
+   */
+  maxInFlight: number;
   seed?: number;
 }
 
@@ -16,6 +21,7 @@ export function readSensorConfig(env: NodeJS.ProcessEnv = process.env): SensorCo
     intervalMs: r.int('SENSOR_INTERVAL_MS', 1000, 1, 3_600_000),
     count: r.int('SENSOR_COUNT', 0, 0),
     burst: r.int('SENSOR_BURST', 1, 1, 10_000),
+    maxInFlight: r.int('SENSOR_MAX_IN_FLIGHT', 1, 1, 1_000),
     seed: env.SENSOR_SEED ? r.int('SENSOR_SEED', 0) : undefined,
   };
   r.done();

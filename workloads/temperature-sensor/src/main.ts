@@ -21,7 +21,7 @@ async function main(): Promise<void> {
 
   onShutdown(log, async () => {
     running = false;
-    await loop; // the message in flight is acknowledged or retried before we stop
+    await loop; // the messages in flight are acknowledged or retried before we stop
     await publisher.stop();
     await telemetry.shutdown(); // after the last publish: its span and the final counts are exported
     log.info('final report', { ...publisher.report() });
@@ -35,18 +35,28 @@ async function main(): Promise<void> {
   const reportTimer = setInterval(() => publisher.writeReport(), 1000);
   reportTimer.unref();
 
+  const inFlight = new Set<Promise<void>>();
+  let failure: Error | undefined; // a publish that gave up (only while stopping), raised by the loop
   loop = (async () => {
     let next = Date.now();
     while (running && (config.count === 0 || sequencer.last < config.count)) {
       const reading = model.next();
       for (let i = 0; i < config.burst && running && (config.count === 0 || sequencer.last < config.count); i++) {
-        await publisher.publish(sequencer.next('temperature', reading));
+        const sending: Promise<void> = publisher
+          .publish(sequencer.next('temperature', reading))
+          .catch((err: Error) => void (failure ??= err))
+          .finally(() => inFlight.delete(sending));
+        inFlight.add(sending);
+        if (inFlight.size >= config.maxInFlight) await Promise.race(inFlight);
+        if (failure) throw failure;
       }
       next += config.intervalMs;
       const wait = next - Date.now();
       if (wait > 0) await sleep(wait);
       else next = Date.now(); // fell behind: do not burst to catch up
     }
+    await Promise.all(inFlight);
+    if (failure) throw failure;
   })();
   await loop;
   publisher.writeReport(true);
