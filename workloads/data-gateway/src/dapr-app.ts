@@ -13,6 +13,7 @@ import pubSubStatusModule from '@dapr/dapr/enum/DaprPubSubStatus.enum.js';
 import { LogLevel } from '@dapr/dapr/types/logger/LogLevel.js';
 import type { DaprClient } from '@dapr/dapr';
 import { sleep } from '../../shared/src/lifecycle.js';
+import { sidecarRequest } from '../../shared/src/sidecar-http.js';
 
 const HTTPServer = httpServerModule.default;
 const HTTPServerPubSub = httpPubSubModule.default;
@@ -66,7 +67,7 @@ export class DaprApp {
 
   private async waitForSidecar(): Promise<void> {
     const deadline = Date.now() + SIDECAR_WAIT_MS;
-    while (!(await fetch(`${this.sidecar}/metadata`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.ok, () => false))) {
+    while (!(await sidecarRequest(`${this.sidecar}/metadata`, { timeoutMs: 2_000 }).then((r) => r.ok, () => false))) {
       if (Date.now() > deadline) throw new Error(`the Dapr sidecar at ${this.sidecar} did not answer within ${SIDECAR_WAIT_MS / 1000} s`);
       await sleep(250);
     }
@@ -75,13 +76,9 @@ export class DaprApp {
   /** Publishes through the sidecar; resolves once it acknowledged (the broker's PUBACK at QoS 1). */
   async publish(pubsubName: string, topic: string, payload: object, metadata: Record<string, string>): Promise<void> {
     const query = new URLSearchParams(Object.fromEntries(Object.entries(metadata).map(([k, v]) => [`metadata.${k}`, v])));
-    const res = await fetch(`${this.sidecar}/publish/${encodeURIComponent(pubsubName)}/${encodeURIComponent(topic)}?${query}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(payload),
-      signal: AbortSignal.timeout(30_000),
-    });
-    const text = await res.text();
+    const url = `${this.sidecar}/publish/${encodeURIComponent(pubsubName)}/${encodeURIComponent(topic)}?${query}`;
+    const res = await sidecarRequest(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(payload), timeoutMs: 30_000 });
+    const text = res.text;
     if (!res.ok) throw new Error(`sidecar answered ${res.status}: ${text.slice(0, 300)}`);
   }
 

@@ -10,6 +10,7 @@
 // process, ids already sent are remembered, so a retried batch skips what already went.
 import type { StoredRecord } from './file-sink.js';
 import { RejectedRecordError, type Sink } from './sink.js';
+import { sidecarRequest } from '../../shared/src/sidecar-http.js';
 
 export interface EventHubsSinkOptions {
   daprHost: string;
@@ -68,13 +69,8 @@ export class EventHubsSink implements Sink {
 
   private async send(record: StoredRecord): Promise<void> {
     const { url, body } = bindingRequest(this.opts, record);
-    const res = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(this.opts.timeoutMs ?? 30_000),
-    });
-    const text = await res.text();
+    const res = await sidecarRequest(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), timeoutMs: this.opts.timeoutMs ?? 30_000 });
+    const text = res.text;
     if (res.ok) {
       this.remember(record.id);
       return;

@@ -11,6 +11,7 @@
 import { bounceSession } from '../../shared/src/mqtt-session.js';
 import type { Logger } from '../../shared/src/log.js';
 import { sleep } from '../../shared/src/lifecycle.js';
+import { sidecarRequest } from '../../shared/src/sidecar-http.js';
 
 export interface SessionReleaseInput {
   /** The sidecar's broker URL (tcp://user:password@host:port): its credentials, never logged. */
@@ -38,9 +39,9 @@ export async function releaseOwnSession(input: SessionReleaseInput, log: Logger)
   const url = new URL(input.brokerUrl);
   const deadline = Date.now() + (input.timeoutMs ?? 60_000);
   for (;;) {
-    const metadata = await fetch(`http://${input.daprHost}:${input.daprHttpPort}/v1.0/metadata`, { signal: AbortSignal.timeout(2_000) })
-      .then((r) => (r.ok ? (r.json() as Promise<DaprMetadata>) : {}))
-      .catch(() => ({}));
+    const metadata = await sidecarRequest(`http://${input.daprHost}:${input.daprHttpPort}/v1.0/metadata`, { timeoutMs: 2_000 })
+      .then((r): DaprMetadata => (r.ok ? (JSON.parse(r.text) as DaprMetadata) : {}))
+      .catch((): DaprMetadata => ({}));
     if (subscribedToAll(metadata, input.pubsubName, input.topics)) break;
     if (Date.now() > deadline) throw new Error(`the sidecar did not list subscriptions to ${input.topics.join(', ')} within ${input.timeoutMs ?? 60_000} ms`);
     await sleep(200);

@@ -10,6 +10,7 @@ import type { Logger } from './log.js';
 import { sleep } from './lifecycle.js';
 import type { Counter, Span } from '@opentelemetry/api';
 import { endSpan, noTelemetry, SPAN_KIND, traceparentOf, type Telemetry } from './telemetry.js';
+import { sidecarRequest } from './sidecar-http.js';
 
 /**
  * Messages travel as the bare JSON envelope, not wrapped in a CloudEvent: smaller on every hop,
@@ -76,7 +77,7 @@ export class TelemetryPublisher {
   async start(): Promise<void> {
     const deadline = Date.now() + SIDECAR_WAIT_MS;
     for (;;) {
-      const status = await fetch(`${this.base}/healthz`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.status, () => 0);
+      const status = await sidecarRequest(`${this.base}/healthz`, { timeoutMs: 2_000 }).then((r) => r.status, () => 0);
       if (status === 204) return;
       if (Date.now() > deadline) throw new Error(`the Dapr sidecar at ${this.base} was not ready within ${SIDECAR_WAIT_MS / 1000} s (last status ${status || 'no answer'})`);
       await sleep(250);
@@ -89,12 +90,9 @@ export class TelemetryPublisher {
     // traceparent also as a header: daprd's own publish span (when its tracing is on) joins the trace.
     const headers: Record<string, string> = { 'content-type': 'application/json', ...(traceparent ? { traceparent } : {}) };
     try {
-      const res = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(PUBLISH_TIMEOUT_MS) });
-      if (res.ok) {
-        await res.arrayBuffer();
-        return undefined;
-      }
-      return new Error(`sidecar answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
+      const res = await sidecarRequest(url, { method: 'POST', headers, body, timeoutMs: PUBLISH_TIMEOUT_MS });
+      if (res.ok) return undefined;
+      return new Error(`sidecar answered ${res.status}: ${res.text.slice(0, 300)}`);
     } catch (err) {
       return err instanceof Error ? err : new Error(String(err));
     }
