@@ -118,6 +118,14 @@ test('install brings up three levels parent first; bridges and components point 
   assert.ok(!JSON.stringify(comp).includes('tcp://'), 'no broker URL (with its password) in the component');
   const url = Buffer.from((await core.readNamespacedSecret({ name: 'broker-url-temperature-sensor', namespace: 'edge-l2' })).data!.url!, 'base64').toString();
   assert.match(url, /^tcp:\/\/temperature-sensor:[^@]+@broker\.edge-l2\.svc\.cluster\.local:1883$/);
+  // The local targets' V8 heap settings reach the pods as NODE_OPTIONS; the gateway gets its sidecar's URL from the Secret.
+  const envOf = async (ns: string, name: string) => (await apps.readNamespacedDeployment({ name, namespace: ns })).spec!.template.spec!.containers.find((c) => c.name !== 'daprd')!.env ?? [];
+  assert.is((await envOf('edge-l2', 'temperature-sensor')).find((e) => e.name === 'NODE_OPTIONS')?.value, '--max-semi-space-size=1 --max-old-space-size=48');
+  assert.not.ok((await envOf('edge-l2', 'opc-plc')).some((e) => e.name === 'NODE_OPTIONS'), 'no heap caps on the OPC UA workloads');
+  const gatewayEnv = await envOf('edge-l4', 'data-gateway');
+  assert.is(gatewayEnv.find((e) => e.name === 'NODE_OPTIONS')?.value, '--max-semi-space-size=4 --max-old-space-size=128');
+  const sessionRef = gatewayEnv.find((e) => e.name === 'GATEWAY_SESSION_BROKER_URL')?.valueFrom?.secretKeyRef;
+  assert.equal([sessionRef?.name, sessionRef?.key], ['broker-url-data-gateway', 'url'], JSON.stringify(gatewayEnv.map((e) => e.name)));
   const daprReady = (await apps.listNamespacedDeployment({ namespace: 'dapr-system' })).items;
   assert.ok(daprReady.length >= 2 && daprReady.every((d) => d.status?.readyReplicas === d.spec?.replicas), 'Dapr control plane ready');
 });

@@ -13,6 +13,7 @@ import { readPlcConfig } from '../../workloads/opc-plc/src/config.js';
 import { publishedNodesForConfig } from '../../workloads/opc-plc/src/publishednodes.js';
 import { imageRef, refString, type BundleInputs, type ImageRef } from './inputs.js';
 import { renderGatewaySinks, type GatewaySinksRender } from './gateway-sinks.js';
+import { WORKLOAD_NODE_FLAGS } from '../topology/node-flags.js';
 
 export const PART_OF = 'nested-edge';
 export const BROKER_PORTS = { workloadPort: 1883, childPort: 1884 };
@@ -194,6 +195,8 @@ function renderLevel(topology: Topology, inputs: BundleInputs, creds: Credential
 function workloadRelease(inputs: BundleInputs, level: Level, w: Workload, namespace: string, sinks?: GatewaySinksRender): ReleaseSpec {
   const env = sinks?.env ?? workloadEnv(w);
   if (w.type === 'temperature-sensor') env.SENSOR_INTERVAL_MS = String(inputs.sensorIntervalMs);
+  // The same V8 heap settings as the local targets' command lines (the image's entry point is node).
+  if (WORKLOAD_NODE_FLAGS[w.type].length > 0) env.NODE_OPTIONS = WORKLOAD_NODE_FLAGS[w.type].join(' ');
   const values: Record<string, unknown> = {
     level: { name: level.name },
     appId: w.name,

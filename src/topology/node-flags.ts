@@ -1,5 +1,5 @@
 // V8 heap settings per workload, on node's command line in the local and netns targets
-// (src/local/plan.ts). Left alone, V8 sizes its heap for a big server: 16 MB semi-spaces (32 MB
+// (src/local/plan.ts) and in NODE_OPTIONS on Kubernetes (src/kubernetes/render.ts). Left alone, V8 sizes its heap for a big server: 16 MB semi-spaces (32 MB
 // of young generation) and an old generation grown well past its live data before a full
 // collection; a max-old-space-size also makes V8 grow the heap in smaller steps. Measured at
 // 1,000 msg/s on this 2-core machine under a load average of 6-9 (single runs, so +-10 MB):
