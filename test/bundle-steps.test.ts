@@ -1,10 +1,12 @@
 // The bundle's steps (steps/main.ts) against a real kube-apiserver with kwok nodes: install of
 // three levels (namespaces per level in one API server), idempotence, a one-value upgrade,
-// relocation, uninstall by label, and bad inputs refused before any change.
+// relocation, telemetry turned on and off by upgrades, uninstall by label, and bad inputs refused
+// before any change. kwok runs no containers: these tests check the objects the API server holds.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
+import yaml from 'js-yaml';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as k8s from '@kubernetes/client-node';
@@ -77,6 +79,9 @@ test('bad inputs are refused before anything changes, each with what to fix', as
     ['repeated sink', { EDGE_SINKS: 'file,file' }, /parameter sinks lists "file" twice/],
     ['sink without its credential', { EDGE_SINKS: 'file,postgresql,eventhubs', EDGE_KUBECONFIG: unreachable }, /supply the postgres-url credential.*\n.*supply the eventhubs-connection-string credential/],
     ['malformed credential', { EDGE_SINKS: 'postgresql', EDGE_POSTGRES_URL: 'mysql://edge:LeakMe@db/x' }, /postgres-url must be a postgres:\/\/ or postgresql:\/\/ URL \(value not shown/],
+    ['bad otlp-endpoint', { EDGE_TELEMETRY: 'true', EDGE_OTLP_ENDPOINT: 'otlp.example.com:4317' }, /parameter otlp-endpoint: OTLP endpoint "otlp\.example\.com:4317": use http\(s\):\/\/host/],
+    ['credentials in otlp-endpoint', { EDGE_TELEMETRY: 'true', EDGE_OTLP_ENDPOINT: 'https://edge:LeakMe@otlp.example.com' }, /otlp-endpoint must not carry credentials/],
+    ['telemetry not a boolean', { EDGE_TELEMETRY: 'yes' }, /EDGE_TELEMETRY must be true or false/],
   ];
   for (const [name, env, message] of cases) {
     const r = await step('install', env);
@@ -265,6 +270,146 @@ test('sinks file,postgresql,eventhubs: each credential only in its Secret, read 
     }
   }
   assert.equal(leaks, [], 'a credential outside its Secret');
+});
+
+/** The objects of the collector release in a namespace: undefined where absent. */
+async function collectorObjects(ns: string) {
+  const { core, apps } = api();
+  const net = (() => {
+    const kc = new k8s.KubeConfig();
+    kc.loadFromFile(cluster!.kubeconfigPath);
+    return kc.makeApiClient(k8s.NetworkingV1Api);
+  })();
+  const get = async <T>(read: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await read();
+    } catch (err) {
+      if ((err as { code?: number }).code === 404) return undefined;
+      throw err;
+    }
+  };
+  return {
+    deployment: await get(() => apps.readNamespacedDeployment({ name: 'otel-collector', namespace: ns })),
+    service: await get(() => core.readNamespacedService({ name: 'otel-collector', namespace: ns })),
+    networkPolicy: await get(() => net.readNamespacedNetworkPolicy({ name: 'otel-collector', namespace: ns })),
+    configMap: await get(() => core.readNamespacedConfigMap({ name: 'otel-collector', namespace: ns })),
+    secret: await get(() => core.readNamespacedSecret({ name: 'otel-collector-tls', namespace: ns })),
+    claims: (await core.listNamespacedPersistentVolumeClaim({ namespace: ns, labelSelector: 'app.kubernetes.io/name=otel-collector' })).items,
+  };
+}
+
+async function tracingOf(ns: string): Promise<{ samplingRate: string; otel?: { endpointAddress: string; isSecure: boolean; protocol: string } }> {
+  const conf = (await api().custom.getNamespacedCustomObject({ group: 'dapr.io', version: 'v1alpha1', namespace: ns, plural: 'configurations', name: 'edge-tracing' })) as { spec: { tracing: { samplingRate: string; otel?: { endpointAddress: string; isSecure: boolean; protocol: string } } } };
+  return conf.spec.tracing;
+}
+
+async function workloadEnvs(): Promise<Record<string, Record<string, string>>> {
+  const out: Record<string, Record<string, string>> = {};
+  for (const l of LEVELS) {
+    for (const d of (await api().apps.listNamespacedDeployment({ namespace: `edge-${l}`, labelSelector: 'app.kubernetes.io/name!=otel-collector,app.kubernetes.io/name!=proxy' })).items) {
+      const c = d.spec!.template.spec!.containers[0]!;
+      out[`${l}/${d.metadata!.name}`] = Object.fromEntries((c.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]));
+    }
+  }
+  return out;
+}
+
+const TELEMETRY = { EDGE_TELEMETRY: 'true' };
+
+test('telemetry on (an upgrade): a collector per level, parent first after the broker; the sidecars and workloads point at it; no key in any ConfigMap', async () => {
+  const r = await step('upgrade', TELEMETRY);
+  assert.is(r.code, 0, r.stderr);
+  const order = [...r.stderr.matchAll(/\[edge\] (l\d): (broker|otel-collector)$/gm)].map((m) => `${m[1]}/${m[2]}`);
+  assert.equal(order, ['l4/broker', 'l4/otel-collector', 'l3/broker', 'l3/otel-collector', 'l2/broker', 'l2/otel-collector'], 'parent first, each after its level\'s broker');
+  const { core } = api();
+  const parents: Record<string, string | undefined> = { l4: undefined, l3: 'l4', l2: 'l3' };
+  for (const l of LEVELS) {
+    const ns = `edge-${l}`;
+    assert.is(r.report.levels![l]!.releases['otel-collector'], 'installed', l);
+    const o = await collectorObjects(ns);
+    assert.ok(o.deployment && o.service && o.networkPolicy && o.configMap && o.secret, `${ns}: Deployment, Service, NetworkPolicy, ConfigMap and TLS Secret`);
+    assert.is(o.deployment!.status?.readyReplicas, 1, `${ns}: ready (kwok)`);
+    const pod = o.deployment!.spec!.template.spec!;
+    assert.is(pod.securityContext?.runAsNonRoot, true);
+    assert.is(pod.containers[0]!.securityContext?.readOnlyRootFilesystem, true);
+    assert.equal(o.service!.spec!.ports!.map((p) => [p.name, p.port]), [['otlp-grpc', 4317], ['otlp-http', 4318], ['children', 4319]]);
+    // The NetworkPolicy: the own namespace on the OTLP ports, the child level's collector on the child port.
+    const ingress = JSON.parse(JSON.stringify(o.networkPolicy!.spec!.ingress!)) as Array<{ _from: Array<{ podSelector?: object; namespaceSelector?: { matchLabels: Record<string, string> } }> }>;
+    assert.equal(ingress[0]!._from, [{ podSelector: {} }]);
+    const child = { l4: 'edge-l3', l3: 'edge-l2', l2: undefined }[l];
+    if (child) assert.equal(ingress[1]!._from[0]!.namespaceSelector!.matchLabels, { 'kubernetes.io/metadata.name': child });
+    else assert.is(ingress.length, 1, `${ns}: no child, no child port open`);
+    // The config as generated: a lower level exports to its parent's collector Service only, over mTLS.
+    const config = yaml.load(o.configMap!.data!['config.yaml']!) as { exporters: Record<string, { endpoint?: string; tls?: Record<string, string>; path?: string }> };
+    if (parents[l]) {
+      assert.equal(Object.keys(config.exporters), ['otlp_grpc/parent']);
+      assert.is(config.exporters['otlp_grpc/parent']!.endpoint, `otel-collector.edge-${parents[l]}.svc.cluster.local:4319`);
+      assert.is(config.exporters['otlp_grpc/parent']!.tls!.cert_file, '/etc/otelcol-tls/client.crt');
+    } else {
+      assert.equal(Object.keys(config.exporters), ['file'], 'the top level writes its file; no upstream unless otlp-endpoint');
+      assert.is(o.claims.length, 1, 'the top level\'s file on a claim');
+      assert.is(o.claims[0]!.status?.phase, 'Bound');
+    }
+    if (child) {
+      const server = new X509Certificate(Buffer.from(o.secret!.data!['server.crt']!, 'base64').toString());
+      assert.match(server.subjectAltName ?? '', new RegExp(`DNS:otel-collector\\.${ns}\\.svc\\.cluster\\.local`), `${ns}: the server certificate names the Service the child dials`);
+    }
+    // The sidecars' spans go to the level's collector Service.
+    assert.equal(await tracingOf(ns), { samplingRate: '1', otel: { endpointAddress: `otel-collector.${ns}.svc.cluster.local:4317`, isSecure: false, protocol: 'grpc' } });
+    // No secret material in any ConfigMap of the level.
+    for (const cm of (await core.listNamespacedConfigMap({ namespace: ns })).items) assert.not.match(JSON.stringify(cm.data ?? {}), /PRIVATE KEY/, `${ns}/configmap/${cm.metadata!.name}`);
+  }
+  const envs = await workloadEnvs();
+  assert.equal(Object.keys(envs).sort(), ['l2/opc-plc', 'l2/opc-publisher', 'l2/temperature-sensor', 'l4/data-gateway']);
+  for (const [where, env] of Object.entries(envs)) {
+    const [l, name] = where.split('/') as [string, string];
+    assert.is(env.OTEL_EXPORTER_OTLP_ENDPOINT, `http://otel-collector.edge-${l}.svc.cluster.local:4318`, where);
+    assert.is(env.OTEL_EXPORTER_OTLP_PROTOCOL, 'http/protobuf', where);
+    assert.is(env.OTEL_SERVICE_NAME, name, where);
+    assert.is(env.OTEL_RESOURCE_ATTRIBUTES, `edge.level=${l}`, where);
+    assert.is(env.OTEL_METRIC_EXPORT_INTERVAL, '2000', where);
+  }
+});
+
+test('telemetry on: a no-op upgrade changes nothing; rotate-certs (keep-ca) rolls the brokers and the collectors only', async () => {
+  const before = await revisions();
+  const r = await step('upgrade', TELEMETRY);
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.report.changes, 0, JSON.stringify(r.report));
+  assert.equal(await revisions(), before, 'no new Helm revision');
+
+  const serial = async (l: string) => new X509Certificate(Buffer.from((await collectorObjects(`edge-${l}`)).secret!.data!['client.crt']!, 'base64').toString()).serialNumber;
+  const serials = { l3: await serial('l3'), l2: await serial('l2') };
+  const rotated = await step('rotate-certs', { ...TELEMETRY, EDGE_KEEP_CA: 'true' });
+  assert.is(rotated.code, 0, rotated.stderr);
+  const after = await revisions();
+  const changed = Object.keys(after).filter((k) => after[k] !== before[k]).sort();
+  assert.equal(changed, ['l2/broker', 'l2/otel-collector', 'l3/broker', 'l3/otel-collector', 'l4/broker', 'l4/otel-collector'], 'the TLS holders only');
+  for (const l of ['l3', 'l2'] as const) assert.is.not(await serial(l), serials[l], `${l}: a new collector client certificate`);
+});
+
+test('telemetry off (an upgrade): the collector releases and their Secrets are removed, the Configuration loses its endpoint, the workloads their OTEL_* env', async () => {
+  const before = await revisions();
+  const r = await step('upgrade');
+  assert.is(r.code, 0, r.stderr);
+  for (const l of LEVELS) {
+    const ns = `edge-${l}`;
+    assert.is(r.report.levels![l]!.releases['otel-collector'], 'removed', l);
+    assert.is(r.report.levels![l]!.secrets['otel-collector-tls'], 'deleted', l);
+    const o = await collectorObjects(ns);
+    assert.equal([o.deployment, o.service, o.networkPolicy, o.configMap, o.secret].filter(Boolean), [], `${ns}: nothing of the collector left`);
+    assert.equal(o.claims.filter((c) => !c.metadata?.deletionTimestamp), [], `${ns}: the file's claim goes with its release`);
+    assert.equal(await tracingOf(ns), { samplingRate: '1' });
+  }
+  assert.match(r.stderr, /l2: removing otel-collector \(no longer rendered\)[\s\S]*l3: removing otel-collector[\s\S]*l4: removing otel-collector/, 'children first');
+  for (const [where, env] of Object.entries(await workloadEnvs())) assert.equal(Object.keys(env).filter((k) => k.startsWith('OTEL_')), [], where);
+  // Besides the collectors: the Configuration and the workloads' env, nothing else.
+  const after = await revisions();
+  assert.equal(Object.keys(after).filter((k) => after[k] !== before[k]).sort(), ['l2/dapr-resources', 'l2/opc-plc', 'l2/opc-publisher', 'l2/temperature-sensor', 'l3/dapr-resources', 'l4/dapr-resources', 'l4/data-gateway']);
+  assert.equal(Object.keys(after).filter((k) => k.endsWith('/otel-collector')), []);
+  const again = await step('upgrade');
+  assert.is(again.code, 0, again.stderr);
+  assert.is(again.report.changes, 0, `off stays off: ${JSON.stringify(again.report)}`);
 });
 
 test('uninstall removes every object the bundle created', async () => {

@@ -2,20 +2,26 @@
 // `helm template` whose output is parsed and checked object by object (labels, selectors,
 // security contexts, images, Dapr annotations, NetworkPolicies), plus the schema's strictness and
 // the `fail` messages of bad values. The minimal values come from the real generators (squid.conf,
-// Dapr components, the workload env table), so the values contract is checked end to end.
+// Dapr components, the workload env table, the collector config), so the values contract is
+// checked end to end; the collector's release per level comes from the install step's renderer.
 // The charts are copied to a temp directory first: the test writes nothing into the work tree.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import yaml from 'js-yaml';
 import { toolPath } from '../src/common/tools.js';
-import { pubsubComponent, resiliencyPolicy } from '../src/config/dapr.js';
+import { daprConfiguration, pubsubComponent, resiliencyPolicy } from '../src/config/dapr.js';
+import { renderOtelCollectorConfig, type OtelCollectorInput } from '../src/config/otel-collector.js';
+import { workloadOtelEnv } from '../src/config/otel-env.js';
 import { renderSquidConf } from '../src/config/squid.js';
+import { ensureCredentials } from '../src/config/credentials.js';
+import { ensureBrokerPki, readPkiMaterial } from '../src/pki/broker-pki.js';
+import { childListenerNames, collectorListenerNames, renderDeployment, type LevelRender } from '../src/kubernetes/render.js';
 import { usesDapr, type Level, type Workload, type WorkloadType } from '../src/topology/model.js';
 import { loadTopology } from '../src/topology/parse.js';
 import { workloadEnv } from '../src/topology/workload-env.js';
@@ -24,7 +30,7 @@ import type { BundleInputs } from '../src/kubernetes/inputs.js';
 
 const SOURCE = fileURLToPath(new URL('../../charts/', import.meta.url)); // dist/test -> repo/charts
 const WORKLOAD_CHARTS: WorkloadType[] = ['temperature-sensor', 'opc-plc', 'opc-publisher', 'data-gateway'];
-const APP_CHARTS = ['broker', 'proxy', 'dapr-resources', ...WORKLOAD_CHARTS] as const;
+const APP_CHARTS = ['broker', 'proxy', 'otel-collector', 'dapr-resources', ...WORKLOAD_CHARTS] as const;
 type AppChart = (typeof APP_CHARTS)[number];
 const DIGEST = `sha256:${'0123456789abcdef'.repeat(4)}`;
 const NS = 'edge-l2';
@@ -186,6 +192,21 @@ const squidConf = renderSquidConf({
   paths: { pidFile: '/var/run/squid.pid', accessLog: '/dev/stdout', cacheLog: '/dev/stderr', coredumpDir: '/var/spool/squid' },
 });
 
+/** A middle level's collector as the install step lays it out on Kubernetes (see the renderer test below). */
+const TLS_DIR = '/etc/otelcol-tls';
+const collectorInput = (level: string, parent: string | undefined, children: boolean): OtelCollectorInput => ({
+  levelName: level,
+  bindAddress: '0.0.0.0',
+  ports: { grpc: 4317, http: 4318 },
+  ...(parent
+    ? { parent: { host: `otel-collector.edge-${parent}.svc.cluster.local`, grpcPort: 4319, tls: { ca: `${TLS_DIR}/trust.crt`, cert: `${TLS_DIR}/client.crt`, key: `${TLS_DIR}/client.key` } } }
+    : { top: { file: '/var/lib/otelcol/telemetry.jsonl' } }),
+  ...(children ? { children: { hosts: ['0.0.0.0'], port: 4319, tls: { ca: `${TLS_DIR}/trust.crt`, cert: `${TLS_DIR}/server.crt`, key: `${TLS_DIR}/server.key` } } } : {}),
+  selfMetrics: { host: '0.0.0.0', port: 8888 },
+  memoryLimitMiB: 200,
+});
+const collectorYaml = renderOtelCollectorConfig(collectorInput('l3', 'l4', true));
+
 const publishedNodes = JSON.stringify([
   { EndpointUrl: 'opc.tcp://rel-opc-plc:50000', UseSecurity: false, OpcNodes: [{ Id: 'nsu=urn:nested-edge:opc-plc;s=FastUInt1', OpcSamplingInterval: 1000 }] },
 ]);
@@ -196,6 +217,8 @@ function minimalValues(chart: AppChart): Record<string, unknown> {
       return { level: { name: 'l2' }, config: { existingSecret: 'l2-broker-config' } };
     case 'proxy':
       return { level: { name: 'l3' }, config: { squidConf } };
+    case 'otel-collector':
+      return { level: { name: 'l3', parent: 'l4' }, config: { collectorYaml }, tls: { existingSecret: 'otel-collector-tls' }, networkPolicy: { parentNamespace: 'edge-l4' } };
     case 'dapr-resources':
       return {
         level: { name: 'l2' },
@@ -327,12 +350,14 @@ test('pods run non-root with a read-only root filesystem, no capabilities, and b
   }
   assert.is(podTemplate(only(render('broker', minimalValues('broker')), 'StatefulSet')).spec.securityContext?.runAsUser, 1883);
   assert.is(podTemplate(only(render('proxy', minimalValues('proxy')), 'Deployment')).spec.securityContext?.runAsUser, 13);
+  assert.is(podTemplate(only(render('otel-collector', minimalValues('otel-collector')), 'Deployment')).spec.securityContext?.runAsUser, 10001);
 });
 
 test('a digest wins over the tag; the tag defaults as documented', () => {
   const expected: Record<string, string> = {
     broker: 'eclipse-mosquitto:2.0.22',
     proxy: 'ubuntu/squid:6.10-24.10_beta',
+    'otel-collector': 'ghcr.io/nested-edge/otel-collector:0.165.0-edge',
     ...Object.fromEntries(WORKLOAD_CHARTS.map((c) => [c, `ghcr.io/nested-edge/${c}:0.1.0`])),
   };
   for (const chart of APP_CHARTS.filter((c) => c !== 'dapr-resources')) {
@@ -347,6 +372,7 @@ test('a digest wins over the tag; the tag defaults as documented', () => {
 test('missing required values fail with a clear message', () => {
   assert.match(renderError('broker', { level: { name: 'l2' } }), /config\.existingSecret is required: the Secret \(keys mosquitto\.conf, passwd, acl\)/);
   assert.match(renderError('proxy', { level: { name: 'l3' } }), /config\.squidConf is required/);
+  assert.match(renderError('otel-collector', { level: { name: 'l3' } }), /config\.collectorYaml is required: the collector configuration that the install step renders/);
   assert.match(renderError('opc-publisher', { level: { name: 'l2' } }), /publishedNodes is required/);
   for (const chart of APP_CHARTS) {
     const values = minimalValues(chart);
@@ -746,6 +772,180 @@ test('NOTES.txt renders copy-pasteable kubectl commands for every chart', () => 
     for (const cmd of commands) assert.match(cmd, new RegExp(`^\\s+kubectl -n ${NS} `), `${chart}: ${cmd}`);
   }
   assert.is(readdirSync(notesDir).length, APP_CHARTS.length);
+});
+
+test('otel-collector: the generated config in a ConfigMap, the TLS files from the Secret, a pod that rolls on either', () => {
+  const objects = render('otel-collector', withValues(minimalValues('otel-collector'), { tls: { checksum: 'sha256:c0ffee' } }), 'otel-collector');
+  const cm = only(objects, 'ConfigMap');
+  assert.is(cm.data?.['config.yaml'], collectorYaml.replace(/\n$/, ''), 'the config exactly as generated');
+  assert.not.match(JSON.stringify(cm), /PRIVATE KEY/);
+  const deployment = only(objects, 'Deployment');
+  assert.is((deployment.spec as { replicas: number }).replicas, 1);
+  assert.equal((deployment.spec as { strategy: unknown }).strategy, { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } });
+  const pod = podTemplate(deployment);
+  assert.is(pod.metadata.annotations?.['checksum/config'], createHash('sha256').update(collectorYaml).digest('hex'));
+  assert.is(pod.metadata.annotations?.['checksum/tls'], 'sha256:c0ffee');
+  assert.is(pod.metadata.labels?.['edge.example/proxy-client'], undefined, 'no egress proxy below the top');
+  const c = pod.spec.containers[0]!;
+  assert.equal((c as { args?: string[] }).args, ['--config', '/etc/otelcol/config.yaml']);
+  assert.equal(c.ports?.map((p) => [p.name, p.containerPort]), [['otlp-grpc', 4317], ['otlp-http', 4318], ['children', 4319], ['metrics', 8888]]);
+  assert.is(c.livenessProbe?.tcpSocket?.port, 'otlp-grpc');
+  assert.is(c.readinessProbe?.tcpSocket?.port, 'otlp-http');
+  assert.is(c.env, undefined, 'no proxy variables without an egress proxy');
+  const mounts = Object.fromEntries((c.volumeMounts ?? []).map((m) => [m.mountPath, m]));
+  assert.equal(mounts['/etc/otelcol'], { name: 'config', mountPath: '/etc/otelcol', readOnly: true });
+  assert.equal(mounts['/etc/otelcol-tls'], { name: 'tls', mountPath: '/etc/otelcol-tls', readOnly: true });
+  assert.is(mounts['/var/lib/otelcol']?.name, 'data');
+  const volumes = Object.fromEntries((pod.spec.volumes ?? []).map((v) => [v.name, v]));
+  assert.is(volumes.config?.configMap?.name, cm.metadata.name);
+  assert.is(volumes.tls?.secret?.secretName, 'otel-collector-tls');
+  assert.is(volumes.tls?.secret?.defaultMode, 0o440, 'the keys readable through fsGroup, by no one else');
+  assert.ok(volumes.data?.emptyDir, 'a lower level writes no file: an emptyDir');
+  assert.not.ok(objects.some((o) => o.kind === 'PersistentVolumeClaim'));
+  const svc = only(objects, 'Service');
+  assert.is(svc.metadata.name, 'otel-collector', 'the name the renderer points the workloads, sidecars and children at');
+  assert.equal((svc.spec as { ports: unknown }).ports, [
+    { name: 'otlp-grpc', port: 4317, targetPort: 'otlp-grpc', protocol: 'TCP', appProtocol: 'grpc' },
+    { name: 'otlp-http', port: 4318, targetPort: 'otlp-http', protocol: 'TCP', appProtocol: 'http' },
+    { name: 'children', port: 4319, targetPort: 'children', protocol: 'TCP', appProtocol: 'grpc' },
+  ]);
+
+  // The top level: its file on a claim (Recreate, the claim is ReadWriteOnce), and through the proxy when it exports.
+  const topValues = { level: { name: 'l4' }, config: { collectorYaml: renderOtelCollectorConfig(collectorInput('l4', undefined, true)) }, tls: { existingSecret: 'otel-collector-tls' }, persistence: { enabled: true, size: '2Gi' }, egressProxy: { enabled: true, url: 'http://proxy.edge-l4.svc.cluster.local:3128' } };
+  const top = render('otel-collector', topValues, 'otel-collector');
+  const pvc = only(top, 'PersistentVolumeClaim');
+  assert.equal(pvc.spec, { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '2Gi' } } });
+  const topDeployment = only(top, 'Deployment');
+  assert.equal((topDeployment.spec as { strategy: unknown }).strategy, { type: 'Recreate' });
+  const topPod = podTemplate(topDeployment);
+  assert.is(topPod.spec.volumes?.find((v) => v.name === 'data')?.persistentVolumeClaim?.claimName, pvc.metadata.name);
+  assert.is(topPod.metadata.labels?.['edge.example/proxy-client'], 'true', 'admitted by the proxy NetworkPolicy');
+  assert.equal(envOf(topPod.spec.containers[0]!), { HTTPS_PROXY: 'http://proxy.edge-l4.svc.cluster.local:3128', NO_PROXY: '.svc,.svc.cluster.local,localhost,127.0.0.1' });
+});
+
+test('otel-collector NetworkPolicy: OTLP from this namespace, the children port from child levels only, egress DNS, the parent and the proxy only', () => {
+  const values = withValues(minimalValues('otel-collector'), { networkPolicy: { childNamespaces: ['edge-l2'], childCIDRs: ['10.20.0.0/16'] } });
+  const np = only(render('otel-collector', values), 'NetworkPolicy').spec as unknown as NetworkPolicySpec;
+  assert.equal(np.policyTypes, ['Ingress', 'Egress']);
+  assert.is(np.ingress?.length, 2);
+  const [own, children] = np.ingress!;
+  assert.equal(own!.from, [{ podSelector: {} }], "every pod of the level's own namespace");
+  assert.equal(own!.ports, [{ port: 'otlp-grpc', protocol: 'TCP' }, { port: 'otlp-http', protocol: 'TCP' }]);
+  assert.equal(children!.from, [
+    { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'edge-l2' } }, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'otel-collector' } } },
+    { ipBlock: { cidr: '10.20.0.0/16' } },
+  ]);
+  assert.equal(children!.ports, [{ port: 'children', protocol: 'TCP' }]);
+  assert.is(np.egress?.length, 2);
+  assert.equal(np.egress![0]!.ports, [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }]);
+  assert.equal(np.egress![1], { to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'edge-l4' } }, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'otel-collector' } } }], ports: [{ port: 4319, protocol: 'TCP' }] });
+
+  // The top level: no parent; with an upstream, the proxy of its own namespace and nothing else.
+  const top = only(render('otel-collector', { level: { name: 'l4' }, config: { collectorYaml: renderOtelCollectorConfig(collectorInput('l4', undefined, false)) }, tls: { existingSecret: 'otel-collector-tls' }, egressProxy: { enabled: true } }), 'NetworkPolicy').spec as unknown as NetworkPolicySpec;
+  assert.is(top.ingress?.length, 1, 'no children: the children port is closed');
+  assert.equal(top.egress?.slice(1), [{ to: [{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'proxy' } } }], ports: [{ port: 3128, protocol: 'TCP' }] }]);
+  const disabled = render('otel-collector', withValues(minimalValues('otel-collector'), { networkPolicy: { enabled: false, parentNamespace: '' } }));
+  assert.not.ok(disabled.some((o) => o.kind === 'NetworkPolicy'));
+});
+
+test('otel-collector: bad values are refused, by the schema or with what to change', () => {
+  const v = (patch: Record<string, unknown>) => withValues(minimalValues('otel-collector'), patch);
+  assert.match(renderError('otel-collector', v({ ports: { grpc: 0 } })), /ports\/grpc|ports\.grpc/);
+  assert.match(renderError('otel-collector', v({ egressProxy: { url: 'https://proxy:3128' } })), /egressProxy/);
+  assert.match(renderError('otel-collector', v({ persistence: { size: 'lots' } })), /size/);
+  assert.match(renderError('otel-collector', v({ networkPolicy: { childCIDRs: ['10.0.0.0'] } })), /childCIDRs/);
+  assert.match(renderError('otel-collector', v({ ports: { grpc: 14317 } })), /config\.collectorYaml has no receiver endpoint on port 14317 \(ports\.grpc\)/);
+  assert.match(renderError('otel-collector', v({ ports: { metrics: 4318 } })), /must all differ/);
+  assert.match(renderError('otel-collector', v({ tls: { existingSecret: '' } })), /refers to TLS files under \/etc\/otelcol-tls\/ but tls\.existingSecret is empty/);
+  assert.match(renderError('otel-collector', v({ persistence: { enabled: true } })), /persistence\.enabled is for the top level's file exporter, but level l3 forwards to its parent l4/);
+  assert.match(renderError('otel-collector', v({ networkPolicy: { parentNamespace: '' } })), /level\.parent is l4 but networkPolicy has neither parentNamespace nor parentCIDR/);
+  assert.match(renderError('otel-collector', v({ egressProxy: { url: 'http://proxy:3128' } })), /egressProxy\.url is set but egressProxy\.enabled is false/);
+  const leaf = renderOtelCollectorConfig(collectorInput('l2', 'l3', false));
+  assert.match(renderError('otel-collector', v({ config: { collectorYaml: leaf }, networkPolicy: { childNamespaces: ['edge-l1'] } })), /admits child levels but config\.collectorYaml has no receiver on ports\.children \(4319\)/);
+});
+
+/** Inputs of the install step for the renderer (the parts it reads). */
+const k8sInputs = (extra: Partial<BundleInputs> = {}): BundleInputs => ({ namespacePrefix: 'edge-', clusters: {}, images: {}, egressAllowDomains: ['management.azure.com'], sensorIntervalMs: 1000, telemetry: true, ...extra }) as BundleInputs;
+
+async function renderLevels(inputs: BundleInputs): Promise<LevelRender[]> {
+  const t = loadTopology();
+  const dir = join(work, `pki-${++valuesCounter}`);
+  const pki = await ensureBrokerPki(t, dir, (l) => childListenerNames(t, inputs, l), (l) => collectorListenerNames(t, inputs, l));
+  return renderDeployment(t, inputs, ensureCredentials(t), readPkiMaterial(pki));
+}
+
+const releaseOf = (level: LevelRender, name: string) => level.releases.find((r) => r.name === name);
+
+test('with telemetry, the install step renders a collector per level whose config is the generator\'s output; sidecars and workloads point at it', async () => {
+  const levels = await renderLevels(k8sInputs());
+  const parents: Record<string, string | undefined> = { l4: undefined, l3: 'l4', l2: 'l3' };
+  for (const level of levels) {
+    const name = level.level.name;
+    const ns = `edge-${name}`;
+    const names = level.releases.map((r) => r.name);
+    assert.equal(names.slice(0, 4), ['broker', 'proxy', 'otel-collector', 'dapr-resources'], `${name}: the collector in the platform layer, after the broker and proxy`);
+    const values = releaseOf(level, 'otel-collector')!.values as { config: { collectorYaml: string }; persistence: { enabled: boolean }; networkPolicy: Record<string, unknown>; tls: { existingSecret: string } };
+    // One generator: the release carries exactly what it renders for this level's place in the tree.
+    assert.is(values.config.collectorYaml, renderOtelCollectorConfig(collectorInput(name, parents[name], name !== 'l2')), `${name}: the generator's output`);
+    assert.is(values.persistence.enabled, name === 'l4', `${name}: a claim for the top level's file only`);
+    assert.equal(values.networkPolicy, { enabled: true, childNamespaces: name === 'l2' ? [] : [`edge-${name === 'l4' ? 'l3' : 'l2'}`], childCIDRs: [], ...(parents[name] ? { parentNamespace: `edge-${parents[name]}`, parentPort: 4319 } : {}) });
+    // The chart places it as is, and the ConfigMap holds no secret.
+    const objects = render('otel-collector', values, 'otel-collector');
+    assert.is(only(objects, 'ConfigMap').data?.['config.yaml'], values.config.collectorYaml.replace(/\n$/, ''));
+    assert.not.match(JSON.stringify(objects.filter((o) => o.kind === 'ConfigMap')), /PRIVATE KEY|BEGIN CERTIFICATE/);
+    // Its TLS files are in their Secret: the server pair only with children, the client pair only with a parent.
+    const tls = level.secrets.find((x) => x.name === values.tls.existingSecret)!;
+    assert.equal(Object.keys(tls.stringData).sort(), ['trust.crt', ...(name !== 'l2' ? ['server.crt', 'server.key'] : []), ...(parents[name] ? ['client.crt', 'client.key'] : [])].sort(), name);
+    if (name !== 'l2') {
+      const cert = new X509Certificate(tls.stringData['server.crt']!);
+      assert.match(cert.subjectAltName ?? '', new RegExp(`DNS:otel-collector\\.${ns}\\.svc\\.cluster\\.local`), `${name}: the server certificate names the Service the children dial`);
+      assert.ok(cert.checkIssued(new X509Certificate(tls.stringData['trust.crt']!)), `${name}: issued by the trusted CA`);
+      const brokerKey = level.secrets.find((x) => x.name === 'broker-config')!.stringData['server.key'];
+      assert.is.not(tls.stringData['server.key'], brokerKey, `${name}: the collector has its own key, not the broker's`);
+    }
+    // The sidecars export their spans to the level's collector; the workloads get the OTEL_* set of every target.
+    const resources = (releaseOf(level, 'dapr-resources')!.values as { resources: Array<{ kind: string }> }).resources;
+    assert.equal(resources.find((r) => r.kind === 'Configuration'), daprConfiguration('edge-tracing', { samplingRate: '1', otlpEndpoint: `otel-collector.${ns}.svc.cluster.local:4317` }));
+    for (const w of level.level.workloads) {
+      const env = (releaseOf(level, w.name)!.values as { env: Record<string, string> }).env;
+      const otel = Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('OTEL_')));
+      assert.equal(otel, workloadOtelEnv({ endpoint: `http://otel-collector.${ns}.svc.cluster.local:4318`, serviceName: w.name, level: name }), `${name}/${w.name}`);
+      assert.is(otel.OTEL_RESOURCE_ATTRIBUTES, `edge.level=${name}`);
+    }
+  }
+
+  // Without telemetry: no collector, no endpoint, no OTEL_* (as before).
+  for (const level of await renderLevels(k8sInputs({ telemetry: false, otlpEndpoint: 'https://otlp.example.com' }))) {
+    assert.not.ok(releaseOf(level, 'otel-collector'), level.level.name);
+    assert.not.ok(level.secrets.some((x) => x.name === 'otel-collector-tls'));
+    const resources = (releaseOf(level, 'dapr-resources')!.values as { resources: Array<{ kind: string }> }).resources;
+    assert.equal(resources.find((r) => r.kind === 'Configuration'), daprConfiguration('edge-tracing'));
+    for (const w of level.level.workloads) assert.not.ok(Object.keys((releaseOf(level, w.name)!.values as { env: Record<string, string> }).env).some((k) => k.startsWith('OTEL_')));
+    assert.not.match((releaseOf(level, 'proxy')!.values as { config: { squidConf: string } }).config.squidConf, /otlp\.example\.com/, 'nothing allowed for an endpoint nothing exports to');
+  }
+});
+
+test('otlp-endpoint: the top level exports through its own egress proxy, which allows that host and nothing more', async () => {
+  const squidOf = (l: LevelRender) => (releaseOf(l, 'proxy')!.values as { config: { squidConf: string } }).config.squidConf;
+  const collectorOf = (l: LevelRender) => releaseOf(l, 'otel-collector')!.values as { config: { collectorYaml: string }; egressProxy: { enabled: boolean; url: string } };
+  const http = await renderLevels(k8sInputs({ otlpEndpoint: 'https://otlp.example.com:4318' }));
+  const top = http[0]!;
+  const exporters = (yaml.load(collectorOf(top).config.collectorYaml) as { exporters: Record<string, Record<string, unknown>> }).exporters;
+  assert.equal(exporters['otlp_http/upstream']!.proxy_url, 'http://proxy.edge-l4.svc.cluster.local:3128');
+  assert.is(exporters['otlp_http/upstream']!.endpoint, 'https://otlp.example.com:4318');
+  assert.equal(collectorOf(top).egressProxy, { enabled: true, port: 3128, url: '' }, 'OTLP/HTTP: proxy_url in the config, no HTTPS_PROXY');
+  assert.match(squidOf(top), /^acl allowed_domains dstdomain management\.azure\.com otlp\.example\.com$/m);
+  assert.match(squidOf(top), /^acl connect_ports port 443 4318$/m, 'the CONNECT tunnel to the endpoint port');
+  for (const lower of http.slice(1)) {
+    assert.not.match(squidOf(lower), /otlp\.example\.com/, `${lower.level.name}: a lower level's proxy does not allow it`);
+    assert.equal(collectorOf(lower).egressProxy.enabled, false);
+    assert.equal(Object.keys((yaml.load(collectorOf(lower).config.collectorYaml) as { exporters: object }).exporters), ['otlp_grpc/parent'], `${lower.level.name}: to its parent only`);
+  }
+  const grpc = (await renderLevels(k8sInputs({ otlpEndpoint: 'grpcs://otlp.example.com:4317' })))[0]!;
+  assert.equal(collectorOf(grpc).egressProxy, { enabled: true, port: 3128, url: 'http://proxy.edge-l4.svc.cluster.local:3128' }, 'OTLP/gRPC: HTTPS_PROXY');
+  assert.match(squidOf(grpc), /^acl connect_ports port 443 4317$/m);
+  const env = envOf(mainContainer(render('otel-collector', collectorOf(grpc), 'otel-collector')));
+  assert.is(env.HTTPS_PROXY, 'http://proxy.edge-l4.svc.cluster.local:3128');
 });
 
 test.run();

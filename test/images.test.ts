@@ -1,12 +1,13 @@
 // The images built here and an air-gapped install rehearsed through two local OCI registries.
 // Every image is built from this repo with buildah (chroot isolation, vfs storage) on base images
-// made here from Debian packages and the npm registry: nothing is pulled. Each image runs the way
+// made here from Debian packages and the npm registry (the collector: a binary cross-compiled here
+// from the Go module proxy): nothing is pulled. Each image runs the way
 // a cluster would run it (entrypoint, user, env) under `buildah run`. Then registry A (connected)
 // and B (the site), both on 127.0.0.1: push to A, skopeo copy to B keeping digests, and the
 // bundle's steps, given that relocation, deploy to a real API server manifests whose every image
 // reference is in B by digest. Dapr's own images cannot be obtained here: their references are
 // checked to point at B by name only, and named as not covered.
-import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -14,15 +15,18 @@ import * as k8s from '@kubernetes/client-node';
 import { $ } from 'zx';
 import { toolPath } from '../src/common/tools.js';
 import { renderSquidConf } from '../src/config/squid.js';
+import { ensureCredentials } from '../src/config/credentials.js';
+import { ensureBrokerPki, readPkiMaterial } from '../src/pki/broker-pki.js';
+import { loadTopology } from '../src/topology/parse.js';
 import { ensureBaseImages } from '../src/images/base.js';
-import { buildImages, withImageRoot, type BuiltImage } from '../src/images/build.js';
+import { buildCollectorBinary, buildImages, withImageRoot, type BuiltImage } from '../src/images/build.js';
 import { inspectImage } from '../src/images/buildah.js';
 import { startRegistry, hasManifest, getManifest, catalog, type Registry } from '../src/images/registry.js';
 import { copyImages, pushImages, relocationMapping, type PushedImage } from '../src/images/relocate.js';
 import { runImage, startImage, type RunningImage, type RunSpec } from '../src/images/smoke.js';
-import { ARCHES, cannotBuild, hostArch, LOCAL_PREFIX, readPins, REPO_ROOT, SERVICES, WORKLOADS, type ImageName } from '../src/images/versions.js';
-import { KNOWN_IMAGES } from '../src/kubernetes/inputs.js';
-import { DEFAULT_IMAGES } from '../src/kubernetes/render.js';
+import { ARCHES, cannotBuild, hostArch, IMAGES, LOCAL_PREFIX, readPins, REPO_ROOT, SERVICES, WORKLOADS, type ImageName } from '../src/images/versions.js';
+import { KNOWN_IMAGES, type BundleInputs } from '../src/kubernetes/inputs.js';
+import { childListenerNames, collectorListenerNames, DEFAULT_IMAGES, OTEL_COLLECTOR_RELEASE, OTEL_COLLECTOR_SECRET, renderDeployment } from '../src/kubernetes/render.js';
 import { bundleEnv, bundleWorkDir, createFakeVolumes, runStep } from '../src/testcluster/bundle-harness.js';
 import { startTestCluster } from '../src/testcluster/cluster.js';
 import { Cleanup } from './helpers.js';
@@ -56,7 +60,8 @@ test.before(async () => {
   const arches = ARCHES.filter((a) => !cannotBuild(a));
   for (const a of ARCHES.filter((x) => cannotBuild(x))) say(`not building ${a}: ${cannotBuild(a)}`);
   // The foreign architecture for one workload and one service (their two recipes' arm64 paths);
-  // `npm run images` builds it for all six. Halves the test's build time on a cold machine.
+  // `npm run images` builds it for all seven (for the collector, one more Go cross-compilation:
+  // about 90 s cold here). Halves the test's build time on a cold machine.
   built = await timed('build (npm run images)', () => buildImages({ arches, foreignArchNames: ['temperature-sensor', 'mosquitto'], log: say }));
 });
 
@@ -66,7 +71,7 @@ test.after(async () => {
 });
 
 test('every image is built here on bases made from scratch: labels, non-root user, git tags, only its own code and production dependencies, an SBOM', async () => {
-  assert.equal(built.map((b) => b.name).sort(), [...WORKLOADS, ...SERVICES].sort());
+  assert.equal(built.map((b) => b.name).sort(), [...IMAGES].sort());
   const pins = readPins();
   const base = await ensureBaseImages(hostArch());
   const debian = await inspectImage(base.debian);
@@ -91,7 +96,7 @@ test('every image is built here on bases made from scratch: labels, non-root use
       assert.match(labels['org.opencontainers.image.revision']!, /^[0-9a-f]{12}(-dirty)?$/);
       assert.ok(b.tag.includes(`git.${labels['org.opencontainers.image.revision']!.slice(0, 12)}`), `${b.name}: the tag names the revision of its label`);
       assert.ok(labels['org.opencontainers.image.base.name']!.startsWith(`${LOCAL_PREFIX}/`), `${b.name}: built on a base made here, not pulled`);
-      const user = { mosquitto: '1883:1883', squid: '13:13' }[b.name as string] ?? '1000:1000';
+      const user = { mosquitto: '1883:1883', squid: '13:13', 'otel-collector': '10001:10001' }[b.name as string] ?? '1000:1000';
       assert.is(info.user, user, `${b.name}: runs as ${user}, not root`);
       sizes.push(`${b.name} ${a.arch} ${(a.bytes / 1e6).toFixed(1)} MB`);
     }
@@ -123,6 +128,16 @@ test('every image is built here on bases made from scratch: labels, non-root use
       assert.equal(readdirSync(join(root, 'var/lib/apt/lists')).filter((f) => f !== 'lock' && f !== 'partial' && f !== 'auxfiles'), [], `${name}: no apt lists left in the image`);
     });
   }
+  // The collector: exactly the binary tools/build-otelcol.sh --arch cross-compiled for each architecture, on the Debian base.
+  for (const a of image('otel-collector').arches) {
+    const binary = await buildCollectorBinary(a.arch);
+    await withImageRoot(a.image, (root) => {
+      assert.ok(readFileSync(join(root, 'usr/local/bin/otelcol-edge')).equals(readFileSync(binary.path)), `otel-collector ${a.arch}: the linux/${a.arch} build of otelcol-edge`);
+      assert.is(readFileSync(join(root, 'usr/share/nested-edge/version'), 'utf8'), binary.version);
+      assert.match(readFileSync(join(root, 'usr/share/nested-edge/sbom/debian-packages.tsv'), 'utf8'), /^libc6\t/m, "the base's Debian package list");
+    });
+  }
+  assert.is(image('otel-collector').version, '0.165.0-edge');
 });
 
 /** The environment each workload needs to start, as the charts give it. */
@@ -237,6 +252,47 @@ http.get({ host: '127.0.0.1', port: 3128, path: 'http://forbidden.example.test/'
   });
 });
 
+test('the collector image: --version, the config rendered for the Kubernetes top level validated and run as the chart starts it', async () => {
+  await timed('otel-collector --version + validate + start', async () => {
+    const collector = hostImage('otel-collector');
+    const version = await runImage({ image: collector, args: ['--version'] });
+    assert.is(version.code, 0, version.stderr);
+    assert.match(version.stdout, /^otelcol-edge version 0\.165\.0-edge$/m);
+
+    // The top level's config and TLS files exactly as the install step renders them (telemetry on).
+    const dir = cleanup.dir('otel-collector');
+    chmodSync(dir, 0o755);
+    const topology = loadTopology();
+    const inputs = { namespacePrefix: 'edge-', clusters: {}, images: {}, egressAllowDomains: ['management.azure.com'], sensorIntervalMs: 1000, telemetry: true } as unknown as BundleInputs;
+    const pki = await ensureBrokerPki(topology, join(dir, 'pki'), (l) => childListenerNames(topology, inputs, l), (l) => collectorListenerNames(topology, inputs, l));
+    const top = renderDeployment(topology, inputs, ensureCredentials(topology), readPkiMaterial(pki))[0]!;
+    const config = (top.releases.find((r) => r.name === OTEL_COLLECTOR_RELEASE)!.values as { config: { collectorYaml: string } }).config.collectorYaml;
+    for (const sub of ['config', 'tls']) mkdirSync(join(dir, sub), { mode: 0o755 });
+    writeFileSync(join(dir, 'config', 'config.yaml'), config, { mode: 0o644 });
+    // The chart mounts the Secret 0440 with fsGroup 10001; buildah run has no fsGroup: world-readable here, in a test directory.
+    for (const [file, content] of Object.entries(top.secrets.find((s) => s.name === OTEL_COLLECTOR_SECRET)!.stringData)) writeFileSync(join(dir, 'tls', file), content, { mode: 0o644 });
+    const mounts = { [join(dir, 'config')]: '/etc/otelcol', [join(dir, 'tls')]: '/etc/otelcol-tls' };
+    const validate = await runImage({ image: collector, args: ['validate', '--config', '/etc/otelcol/config.yaml'], mounts });
+    assert.is(validate.code, 0, `the rendered top-level config is valid for the image's collector: ${validate.stdout}${validate.stderr}`);
+    const missing = await runImage({ image: collector, args: ['validate', '--config', '/etc/otelcol/absent.yaml'], mounts });
+    assert.is.not(missing.code, 0, 'validate fails on a config it cannot read: it is not a no-op');
+
+    // Started the way the chart starts it (the image's entrypoint, --config /etc/otelcol/config.yaml).
+    const run = await startImage({ image: collector, mounts }, join(dir, 'container.log'));
+    cleanup.add(() => run.stop());
+    const otlp = `fetch('http://127.0.0.1:4318/v1/traces', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'smoke' } }] }, scopeSpans: [{ spans: [{ traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', name: 'smoke', kind: 1, startTimeUnixNano: '1', endTimeUnixNano: '2' }] }] }] }) }).then(async (r) => { if (r.status !== 200) throw new Error('HTTP ' + r.status + ' ' + await r.text()); console.log('accepted'); })`;
+    assert.match(await probeUntil(run, otlp, 'the collector accepting OTLP/HTTP'), /accepted/);
+    // Written out by the file exporter (its own metrics, in the container's namespace) before the
+    // SIGTERM: otelcol-edge 0.165.0 can reject at shutdown what a batch still holds when the file
+    // exporter serves several pipelines (README, Telemetry on Kubernetes).
+    const written = `fetch('http://127.0.0.1:8888/metrics').then((r) => r.text()).then((t) => { if (!/^otelcol_exporter_sent_spans\\{[^}]*exporter="file"[^}]*\\} 1$/m.test(t)) throw new Error('not written yet'); console.log('written'); })`;
+    assert.match(await probeUntil(run, written, 'the span written by the file exporter'), /written/);
+    assert.is(uidOf(run.containerPid()), 10001, 'the collector runs as uid 10001');
+    assert.is(await run.terminate(), 0, readFileSync(run.logFile, 'utf8').slice(-2000));
+    assert.not.match(readFileSync(run.logFile, 'utf8'), /"level":"error"/);
+  });
+});
+
 test('registry A (connected) and B (site), both on 127.0.0.1: push to A, skopeo copy to B keeps every digest', async () => {
   await timed('registries + push + copy', async () => {
     registryA = await startRegistry('a');
@@ -269,7 +325,8 @@ test('given the relocation mapping, the steps deploy only references to B; every
   const cluster = await timed('test cluster start', () => startTestCluster({ nodes: 2 }));
   cleanup.add(() => cluster.stop());
   await createFakeVolumes(cluster.kubeconfigPath, 8);
-  const r = await timed('install with EDGE_IMAGES', () => runStep('install', { ...bundleEnv(cluster.kubeconfigPath, work), EDGE_IMAGES: JSON.stringify(images) }));
+  // With telemetry, so the collector image is deployed too.
+  const r = await timed('install with EDGE_IMAGES', () => runStep('install', { ...bundleEnv(cluster.kubeconfigPath, work), EDGE_IMAGES: JSON.stringify(images), EDGE_TELEMETRY: 'true' }));
   assert.is(r.code, 0, r.stderr);
 
   // Every reference: in the manifests Helm applied, and in what the API server holds.
@@ -308,7 +365,7 @@ test('given the relocation mapping, the steps deploy only references to B; every
     assert.ok(await hasManifest(registryB!.host, repo, digest), `${ref} resolves in B`);
     covered.add(copied.find((c) => c.digest === digest)?.name ?? ref);
   }
-  // Each image built here is deployed by digest (the broker and proxy per level, the workloads).
+  // Each image built here is deployed by digest (the broker, proxy and collector per level, the workloads).
   assert.equal([...covered].sort(), built.map((b) => b.name).sort(), 'every image built here is referenced by digest');
   // What is left: Dapr's own images, named in B by tag only: not obtainable here, so not in B.
   const uncovered = all.filter((ref) => !ref.includes('@sha256:'));

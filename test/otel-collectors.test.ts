@@ -2,6 +2,7 @@
 // the local target plans them: telemetry sent to l2 with OTLP/HTTP JSON reaches the top level's
 // file intact, through l3 only; with l3 down it is held at l2 (never sent around l3) and arrives
 // once l3 is back; with an upstream configured, the top level also exports it over OTLP/HTTP.
+// And the configs the Kubernetes renderer puts into the collector charts, run by the real binary.
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -14,7 +15,10 @@ import { toolPath } from '../src/common/tools.js';
 import { planCollectors, type CollectorPlan } from '../src/local/otel-plan.js';
 import { parseOtlpEndpoint, renderOtelCollectorConfig, type OtlpUpstream } from '../src/config/otel-collector.js';
 import { tcpReachable } from '../src/local/run.js';
-import { brokerPkiLayout, ensureBrokerPki, pkiDirOf } from '../src/pki/broker-pki.js';
+import { brokerPkiLayout, ensureBrokerPki, pkiDirOf, readPkiMaterial } from '../src/pki/broker-pki.js';
+import { ensureCredentials } from '../src/config/credentials.js';
+import type { BundleInputs } from '../src/kubernetes/inputs.js';
+import { childListenerNames, collectorListenerNames, OTEL_COLLECTOR_PORTS, OTEL_COLLECTOR_RELEASE, OTEL_COLLECTOR_SECRET, renderDeployment } from '../src/kubernetes/render.js';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { loadTopology } from '../src/topology/parse.js';
 import { processesMentioning, withCleanup, type Cleanup } from './helpers.js';
@@ -112,7 +116,7 @@ function spansOf(file: string, traceId: string) {
 }
 
 /** Sum of a collector's own counter over the series whose labels include `labels` (Prometheus text). */
-async function selfMetric(c: CollectorPlan, name: string, labels: Record<string, string>): Promise<number> {
+async function selfMetric(c: { host: string; ports: { metrics: number } }, name: string, labels: Record<string, string>): Promise<number> {
   const text = await (await fetch(`http://${c.host}:${c.ports.metrics}/metrics`)).text();
   let sum = 0;
   for (const line of text.split('\n')) {
@@ -230,6 +234,69 @@ test('the top level also exports over OTLP/HTTP to a configured endpoint (a stan
     assert.is(spansOf(cloudFile, trace.traceId).length, 2);
     await waitFor('the trace in the top level file too', () => spansOf(chain.telemetryFile, trace.traceId).length >= 2, 30_000, 200);
     assert.is(await selfMetric(chain.byLevel('l3'), 'otelcol_exporter_sent_spans', { exporter: 'otlp_grpc/parent' }), 2, 'l3 still exports to its parent only');
+  });
+});
+
+test('the configs rendered for Kubernetes run as rendered: l2 -> l3 -> l4 by the collector Service names, over mTLS, into the top file', async () => {
+  await withCleanup(async (c) => {
+    const dir = c.dir('otelcol-k8s');
+    const topology = loadTopology();
+    const inputs = { namespacePrefix: 'edge-', clusters: {}, images: {}, egressAllowDomains: ['management.azure.com'], sensorIntervalMs: 1000, telemetry: true } as unknown as BundleInputs;
+    // The PKI as the install step makes it: each collector's server certificate names its Service.
+    const pki = await ensureBrokerPki(topology, join(dir, 'pki'), (l) => childListenerNames(topology, inputs, l), (l) => collectorListenerNames(topology, inputs, l));
+    const levels = renderDeployment(topology, inputs, ensureCredentials(topology), readPkiMaterial(pki));
+    // The one thing a pod has that loopback has not: a Service name per level. Each collector runs
+    // in a mount namespace of its own whose /etc/hosts maps those names to loopback addresses, so
+    // the configs keep the Service names the children dial (and their certificates are checked
+    // against them). Unavoidable replacements, and only these: 0.0.0.0 -> one loopback address
+    // per level (the three would bind the same ports, and nothing here binds beyond loopback), and
+    // the pod's mount paths (/etc/otelcol-tls/, /var/lib/otelcol/) -> this test's directories.
+    const addressOf: Record<string, string> = { l4: '127.0.0.4', l3: '127.0.0.3', l2: '127.0.0.2' };
+    const hostsFile = join(dir, 'hosts');
+    writeFileSync(hostsFile, ['127.0.0.1 localhost', ...levels.map((l) => `${addressOf[l.level.name]} ${OTEL_COLLECTOR_RELEASE}.${l.namespace}.svc.cluster.local`)].join('\n') + '\n', { mode: 0o644 });
+    const noProxy = { HTTPS_PROXY: '', https_proxy: '', HTTP_PROXY: '', http_proxy: '', ALL_PROXY: '', all_proxy: '' };
+    for (const level of levels) {
+      const name = level.level.name;
+      const release = level.releases.find((r) => r.name === OTEL_COLLECTOR_RELEASE)!;
+      const rendered = (release.values as { config: { collectorYaml: string } }).config.collectorYaml;
+      const tlsDir = join(dir, name, 'tls');
+      const dataDir = join(dir, name, 'data');
+      mkdirSync(tlsDir, { recursive: true });
+      mkdirSync(dataDir, { recursive: true });
+      for (const [file, content] of Object.entries(level.secrets.find((s) => s.name === OTEL_COLLECTOR_SECRET)!.stringData)) writeFileSync(join(tlsDir, file), content, { mode: 0o600 });
+      // (0.0.0.0 is every receiver's bind address and the self-metrics host.)
+      const config = rendered.replaceAll('0.0.0.0', addressOf[name]!).replaceAll('/etc/otelcol-tls/', `${tlsDir}/`).replaceAll('/var/lib/otelcol/', `${dataDir}/`);
+      assert.not.match(config, /0\.0\.0\.0/, 'nothing binds beyond loopback');
+      // Nothing else differs: undoing the replacements gives the rendered text back.
+      assert.is(config.replaceAll(addressOf[name]!, '0.0.0.0').replaceAll(`${tlsDir}/`, '/etc/otelcol-tls/').replaceAll(`${dataDir}/`, '/var/lib/otelcol/'), rendered);
+      const configFile = join(dir, name, 'config.yaml');
+      writeFileSync(configFile, config);
+      const logFile = join(dir, name, 'otelcol.log');
+      // unshare execs sh, sh execs the collector: one process, stopped by the cleanup.
+      const proc = c.track(startProcess({ name: `${name}/otelcol-k8s`, command: 'unshare', args: ['--mount', '--', 'sh', '-c', 'mount --bind "$0" /etc/hosts && exec "$@"', hostsFile, toolPath('otelcol-edge'), '--config', configFile], env: noProxy, logFile }));
+      const ports = [OTEL_COLLECTOR_PORTS.grpc, OTEL_COLLECTOR_PORTS.http, OTEL_COLLECTOR_PORTS.metrics, ...(name === 'l2' ? [] : [OTEL_COLLECTOR_PORTS.children])];
+      await waitFor(`the ${name} collector as rendered for Kubernetes`, async () => {
+        if (!proc.isRunning()) return false;
+        for (const port of ports) if (!(await tcpReachable(addressOf[name]!, port))) return false;
+        return true;
+      }, 30_000).catch((err: Error) => {
+        throw new Error(`${err.message}\n${existsSync(logFile) ? readFileSync(logFile, 'utf8').slice(-2000) : ''}`);
+      });
+    }
+    const at = (l: string) => ({ host: addressOf[l]!, ports: { metrics: OTEL_COLLECTOR_PORTS.metrics } });
+    const resource = { 'service.name': 'temperature-sensor', 'edge.level': 'l2', 'edge.test.run': hex(4) };
+    const trace = traceRequest(resource, 2);
+    // What a workload's SDK does with the OTEL_* env the renderer gives it: OTLP/HTTP to its level's collector.
+    const res = await fetch(`http://${addressOf.l2}:${OTEL_COLLECTOR_PORTS.http}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(trace.body) });
+    assert.is(res.status, 200, await res.text());
+    const topFile = join(dir, 'l4', 'data', 'telemetry.jsonl');
+    await waitFor(`trace ${trace.traceId} in the top level's file`, () => spansOf(topFile, trace.traceId).length >= 2, 30_000, 200);
+    assert.is(spansOf(topFile, trace.traceId).length, 2, 'each span once');
+    for (const span of spansOf(topFile, trace.traceId)) assert.equal(span.resource, resource);
+    // Through every level's child receiver (gRPC, mTLS), and nothing else.
+    for (const l of ['l3', 'l4']) assert.is(await selfMetric(at(l), 'otelcol_receiver_accepted_spans', { receiver: 'otlp/child_0', transport: 'grpc' }), 2, `${l}: from its child's collector`);
+    for (const l of ['l2', 'l3']) assert.is(await selfMetric(at(l), 'otelcol_exporter_sent_spans', { exporter: 'otlp_grpc/parent' }), 2, `${l}: to its parent`);
+    for (const l of ['l4', 'l3', 'l2']) assert.not.match(readFileSync(join(dir, l, 'otelcol.log'), 'utf8'), /"level":"error"/, `${l}: no error in its log`);
   });
 });
 

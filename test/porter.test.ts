@@ -197,6 +197,8 @@ const EXPECTED_PARAMS: Record<string, { type: string; env?: string; default: unk
   'sensor-interval-ms': { type: 'integer', env: 'EDGE_SENSOR_INTERVAL_MS', default: 1000 },
   sinks: { type: 'string', env: 'EDGE_SINKS', default: '', applyTo: ['install', 'upgrade'] },
   'egress-allow-domains': { type: 'string', env: 'EDGE_EGRESS_ALLOW_DOMAINS', default: undefined },
+  telemetry: { type: 'boolean', env: 'EDGE_TELEMETRY', default: false },
+  'otlp-endpoint': { type: 'string', env: 'EDGE_OTLP_ENDPOINT', default: '', applyTo: ['install', 'upgrade', 'rotate-certs'] },
   'arc-enabled': { type: 'boolean', env: 'EDGE_ARC_ENABLED', default: false },
   'flux-enabled': { type: 'boolean', env: 'EDGE_FLUX_ENABLED', default: false },
   'flux-repo-url': { type: 'string', env: 'EDGE_FLUX_REPO_URL', default: '' },
@@ -218,6 +220,11 @@ test('parameters: the agreed names, types, env variables, defaults and applyTo',
   const sinks = new RegExp(param('sinks').pattern!);
   for (const ok of ['', 'file', 'file,postgresql', 'postgresql,eventhubs,file']) assert.ok(sinks.test(ok), `sinks=${ok} is accepted`);
   for (const bad of ['kafka', 'file,', ',file', 'file postgresql', 'File', 'file,,postgresql']) assert.not.ok(sinks.test(bad), `sinks=${bad} is refused`);
+  // otlp-endpoint: porter checks the form (and that no credentials are in it); the step parses it
+  // with the same function as `edge up --otel-endpoint` and checks the host.
+  const otlp = new RegExp(param('otlp-endpoint').pattern!);
+  for (const ok of ['', 'https://otlp.example.com', 'http://collector.plant.local:4318/otlp', 'grpc://10.1.2.3:4317', 'grpcs://otlp.example.com:443']) assert.ok(otlp.test(ok), `otlp-endpoint=${ok} is accepted`);
+  for (const bad of ['otlp.example.com:4317', 'https://user:secret@otlp.example.com', 'grpc://h:4317/v1', 'ftp://h', 'https://']) assert.not.ok(otlp.test(bad), `otlp-endpoint=${bad} is refused`);
   assert.equal(String(param('egress-allow-domains').default).split(','), [
     'management.azure.com', 'login.microsoftonline.com', '.dp.kubernetesconfiguration.azure.com', 'mcr.microsoft.com',
     '.data.mcr.microsoft.com', 'gbl.his.arc.azure.com', '.his.arc.azure.com', 'guestnotificationservice.azure.com',
@@ -304,6 +311,7 @@ const EXPECTED_IMAGES: Record<string, string> = {
   'opc-plc': 'ghcr.io/nested-edge/opc-plc:0.1.0',
   'opc-publisher': 'ghcr.io/nested-edge/opc-publisher:0.1.0',
   'data-gateway': 'ghcr.io/nested-edge/data-gateway:0.1.0',
+  'otel-collector': 'ghcr.io/nested-edge/otel-collector:0.165.0-edge',
   mosquitto: 'docker.io/library/eclipse-mosquitto:2.0.22',
   squid: 'docker.io/ubuntu/squid:6.10-24.10_beta',
   ...Object.fromEntries(Object.entries(DAPR_IMAGES).map(([k, n]) => [k, `ghcr.io/dapr/${n}:1.16.2`])),

@@ -4,6 +4,7 @@
 #   tools/build-otelcol.sh                # build if needed, print where it is
 #   EDGE_TOOLS_DIR=/x tools/build-otelcol.sh
 #   OTELCOL_FORCE=1 tools/build-otelcol.sh  # rebuild even if cached
+#   tools/build-otelcol.sh --arch arm64     # cross-compile for an image (linux/amd64 or linux/arm64)
 #
 # The wrapper module in tools/otelcol/ registers only what the per-level collectors use (see
 # tools/otelcol/main.go): the otlp receiver, the otlp_grpc/otlp_http/file exporters, the batch
@@ -15,7 +16,21 @@
 #   $EDGE_TOOLS_DIR/bin/otelcol-edge -> the above                  (symlink)
 # where <hash> covers the wrapper's go.mod, go.sum, *.go and the recipe below. Nothing is written
 # inside the repository.
+# With --arch (the otel-collector image, src/images/build.ts): a static linux/<arch> binary by Go
+# cross-compilation, whatever this machine is, in
+#   $EDGE_TOOLS_DIR/otelcol-edge-<version>-linux-<arch>-<hash>/otelcol-edge   (no bin/ link)
+# where the recipe (so <hash>) also names GOOS and GOARCH; the last two lines of stdout are
+# `otelcol-edge=<path>` and `version=<version>`, for the image build to read.
 set -euo pipefail
+
+arch=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --arch) arch="${2:-}"; shift 2 || { echo "build-otelcol: --arch needs amd64 or arm64" >&2; exit 2; } ;;
+    *) echo "build-otelcol: unknown option $1 (--arch amd64|arm64)" >&2; exit 2 ;;
+  esac
+done
+[[ -z "$arch" || "$arch" == amd64 || "$arch" == arm64 ]] || { echo "build-otelcol: --arch must be amd64 or arm64 (got $arch)" >&2; exit 2; }
 
 OTELCOL_VERSION=v0.165.0   # go.opentelemetry.io/collector/{otelcol,receiver/otlpreceiver,exporter/otlp*,processor/*}
 OTELCOL_STABLE=v1.71.0     # the collector's 1.x modules of the same release (component, confmap, pdata, ...)
@@ -39,15 +54,30 @@ ldflags="-s -w -X main.version=$ver"
 # Anything that changes the produced binary must change $recipe (it is part of the cache key
 # together with the wrapper's go.mod, go.sum and *.go).
 recipe="otelcol=$OTELCOL_VERSION stable=$OTELCOL_STABLE contrib=$CONTRIB_VERSION cgo=0 trimpath ldflags=$ldflags"
+# The host build keeps its recipe (and key) as it was; a cross build names its target in both.
+[[ -n "$arch" ]] && recipe="$recipe goos=linux goarch=$arch"
 
 key="$(tool_key "$recipe" "$wrapper")"
-name="otelcol-edge-$OTELCOL_VERSION-$key"
+if [[ -n "$arch" ]]; then
+  name="otelcol-edge-$OTELCOL_VERSION-linux-$arch-$key"
+else
+  name="otelcol-edge-$OTELCOL_VERSION-$key"
+fi
 dest="$EDGE_TOOLS_DIR/$name/otelcol-edge"
 link="$EDGE_TOOLS_DIR/bin/otelcol-edge"
 
+# What an image build reads: the binary and the version it reports.
+machine_lines() {
+  if [[ -n "$arch" ]]; then
+    echo "otelcol-edge=$dest"
+    echo "version=$ver"
+  fi
+}
+
 cached() {
-  link_tool "$EDGE_TOOLS_DIR" "$name" otelcol-edge
-  echo "otelcol-edge $OTELCOL_VERSION: cached ($dest)"
+  [[ -z "$arch" ]] && link_tool "$EDGE_TOOLS_DIR" "$name" otelcol-edge
+  echo "otelcol-edge $OTELCOL_VERSION${arch:+ (linux/$arch)}: cached ($dest)"
+  machine_lines
   exit 0
 }
 
@@ -69,8 +99,10 @@ trap 'rm -rf "$tmp"' EXIT
 # (-mod=readonly) nor stamp VCS info of the surrounding repo; keep the caller's other GOFLAGS.
 export GOTOOLCHAIN=local CGO_ENABLED=0
 export GOFLAGS="${GOFLAGS:-} -mod=readonly -buildvcs=false"
+# Cross-compilation: the same modules and sources, another target (no cgo, so no C toolchain).
+[[ -n "$arch" ]] && export GOOS=linux GOARCH="$arch"
 
-echo "otelcol-edge $OTELCOL_VERSION: building (contrib $CONTRIB_VERSION, $(go env GOVERSION), key $key)"
+echo "otelcol-edge $OTELCOL_VERSION${arch:+ (linux/$arch)}: building (contrib $CONTRIB_VERSION, $(go env GOVERSION), key $key)"
 echo "  GOMODCACHE=$(go env GOMODCACHE) GOCACHE=$(go env GOCACHE)"
 t0=$SECONDS
 # Phase 1: fetch (only) the modules whose packages the binary needs.
@@ -82,13 +114,41 @@ echo "  modules ready in $((t1 - t0))s ($(grep -c . "$tmp/deps.txt") packages)"
 t2=$SECONDS
 echo "  compiled+linked in $((t2 - t1))s"
 
-got="$("$tmp/otelcol-edge" --version)"
-if [[ "$got" != *" version $ver" ]]; then
-  echo "build-otelcol: built binary reports '$got', expected version $ver" >&2
-  exit 1
+if [[ -z "$arch" ]]; then
+  got="$("$tmp/otelcol-edge" --version)"
+  if [[ "$got" != *" version $ver" ]]; then
+    echo "build-otelcol: built binary reports '$got', expected version $ver" >&2
+    exit 1
+  fi
+else
+  # Another architecture may not run here: check what was built instead (the image's smoke test runs it).
+  elf="$(od -An -tx1 -j18 -N2 "$tmp/otelcol-edge" | tr -d ' \n')"
+  want="$([[ "$arch" == amd64 ]] && echo 3e00 || echo b700)"   # e_machine: EM_X86_64 / EM_AARCH64
+  if [[ "$elf" != "$want" ]]; then
+    echo "build-otelcol: built binary is not a linux/$arch ELF (e_machine $elf)" >&2
+    exit 1
+  fi
+  if [[ "$arch" == "$(go env GOHOSTARCH)" && "$("$tmp/otelcol-edge" --version)" != *" version $ver" ]]; then
+    echo "build-otelcol: built binary does not report version $ver" >&2
+    exit 1
+  fi
 fi
 
-publish_tool "$tmp/otelcol-edge" "$EDGE_TOOLS_DIR" "$name" otelcol-edge "$(printf '%s\nbuilt=%s go=%s modules=%ss compile=%ss' "$recipe" "$(date -u +%FT%TZ)" "$(go env GOVERSION)" "$((t1 - t0))" "$((t2 - t1))")"
+info="$(printf '%s\nbuilt=%s go=%s modules=%ss compile=%ss' "$recipe" "$(date -u +%FT%TZ)" "$(go env GOVERSION)" "$((t1 - t0))" "$((t2 - t1))")"
+if [[ -z "$arch" ]]; then
+  publish_tool "$tmp/otelcol-edge" "$EDGE_TOOLS_DIR" "$name" otelcol-edge "$info"
+else
+  # As publish_tool, without pointing bin/otelcol-edge (the host's collector) at it.
+  mkdir -p "$EDGE_TOOLS_DIR/$name"
+  printf '%s\n' "$info" >"$tmp/BUILDINFO"
+  mv -f "$tmp/BUILDINFO" "$EDGE_TOOLS_DIR/$name/BUILDINFO"
+  mv -f "$tmp/otelcol-edge" "$dest"
+fi
 
 size="$(du -h "$dest" | cut -f1)"
-echo "otelcol-edge $OTELCOL_VERSION: built $dest ($size) in $((SECONDS - t0))s; $link -> it"
+if [[ -n "$arch" ]]; then
+  echo "otelcol-edge $OTELCOL_VERSION (linux/$arch): built $dest ($size) in $((SECONDS - t0))s"
+  machine_lines
+else
+  echo "otelcol-edge $OTELCOL_VERSION: built $dest ($size) in $((SECONDS - t0))s; $link -> it"
+fi

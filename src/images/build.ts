@@ -1,15 +1,17 @@
-// Builds every image the bundle ships: the four workloads from workloads/Dockerfile, and the
-// broker and proxy from Debian packages, for each architecture asked for, then one multi-arch
-// list per image under its git tag. A build is skipped when an image of the same inputs (content
+// Builds every image the bundle ships: the four workloads from workloads/Dockerfile, the
+// broker and proxy from Debian packages, and the OpenTelemetry Collector from the otelcol-edge
+// binary cross-compiled here, for each architecture asked for, then one multi-arch list per image
+// under its git tag. A build is skipped when an image of the same inputs (content
 // hash of the context, recipe, base image, architecture) is already in local storage.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { $ } from 'zx';
 import { toolsDir } from '../common/tools.js';
 import { ensureBaseImages, type BaseImages } from './base.js';
 import { buildah, inspectImage, pruneDangling, runLogged, storageFlags, sh } from './buildah.js';
 import { BASE_INPUTS, stageSource, tagFor, WORKLOAD_INPUTS, type Source } from './source.js';
-import { hostArch, LOCAL_PREFIX, REPO_ROOT, SERVICES, WORKLOADS, type Arch, type ImageName, type ServiceName } from './versions.js';
+import { GO_SERVICES, hostArch, IMAGES, LOCAL_PREFIX, REPO_ROOT, SERVICES, type Arch, type ImageName, type ServiceName } from './versions.js';
 
 export interface ArchImage {
   arch: Arch;
@@ -143,6 +145,66 @@ function serviceRecipe(name: ServiceName, source: Source): Recipe {
   };
 }
 
+/** The otelcol-edge binary for `arch`, from tools/build-otelcol.sh --arch (cached there by its recipe). */
+export interface CollectorBinary {
+  arch: Arch;
+  path: string;
+  sha256: string;
+  version: string;
+}
+
+export async function buildCollectorBinary(arch: Arch): Promise<CollectorBinary> {
+  const out = (await $({ quiet: true })`bash ${join(REPO_ROOT, 'tools/build-otelcol.sh')} --arch ${arch}`).stdout;
+  const line = (name: string): string => {
+    const m = new RegExp(`^${name}=(.+)$`, 'm').exec(out);
+    if (!m) throw new Error(`tools/build-otelcol.sh --arch ${arch} printed no ${name}= line:\n${out}`);
+    return m[1]!;
+  };
+  const path = line('otelcol-edge');
+  return { arch, path, sha256: createHash('sha256').update(readFileSync(path)).digest('hex'), version: line('version') };
+}
+
+/** The sources of the collector image: its recipe staged; the binary's sources hashed and dated too. */
+const COLLECTOR_RECIPE = 'tools/images/Containerfile.otel-collector';
+const COLLECTOR_BINARY_INPUTS = ['tools/build-otelcol.sh', 'tools/lib/go-tool-cache.sh', 'tools/otelcol'];
+
+/**
+ * The collector image: the binary of each architecture is put into the staged context
+ * (otelcol/<arch>/otelcol-edge) and its sha256 is a build argument, so it is part of the cache
+ * key and checked inside the build.
+ */
+async function collectorRecipe(source: Source, arches: Arch[], log?: (line: string) => void): Promise<Recipe> {
+  const binaries = {} as Record<Arch, CollectorBinary>;
+  for (const arch of arches) {
+    log?.(`otelcol-edge for linux/${arch} (tools/build-otelcol.sh --arch ${arch})`);
+    const bin = await buildCollectorBinary(arch);
+    const target = join(source.dir, 'otelcol', arch, 'otelcol-edge');
+    if (!existsSync(target) || createHash('sha256').update(readFileSync(target)).digest('hex') !== bin.sha256) {
+      mkdirSync(join(target, '..'), { recursive: true });
+      copyFileSync(bin.path, `${target}.tmp`);
+      renameSync(`${target}.tmp`, target);
+    }
+    binaries[arch] = bin;
+  }
+  const version = binaries[arches[0]!]!.version;
+  return {
+    name: 'otel-collector',
+    file: COLLECTOR_RECIPE,
+    source,
+    platformFlag: true,
+    args: (arch, bases) => ({
+      DEBIAN_IMAGE: bases[arch].debian,
+      // Passed explicitly, so the recipe does not depend on the builder deriving it from --platform (docker buildx sets it itself).
+      TARGETARCH: arch,
+      OTELCOL_VERSION: version,
+      OTELCOL_SHA256: binaries[arch].sha256,
+      REVISION: `${source.revision}${source.dirty ? '-dirty' : ''}`,
+      CREATED: new Date(source.epoch * 1000).toISOString(),
+    }),
+    version: async () => version,
+  };
+}
+
 /** Version read from an image once, remembered by its image id (reading needs a container copy). */
 async function versionOf(recipe: Recipe, image: ArchImage): Promise<string> {
   const file = metaFile(image.id);
@@ -169,7 +231,7 @@ async function removeName(name: string): Promise<void> {
 }
 
 export async function buildImages(opts: BuildOptions): Promise<BuiltImage[]> {
-  const names = opts.names ?? [...WORKLOADS, ...SERVICES];
+  const names = opts.names ?? IMAGES;
   // The host's architecture always: the build stages run on it.
   const arches = [hostArch(), ...opts.arches.filter((a) => a !== hostArch())];
   const bases = {} as Record<Arch, BaseImages>;
@@ -180,11 +242,13 @@ export async function buildImages(opts: BuildOptions): Promise<BuiltImage[]> {
   const built: BuiltImage[] = [];
   for (const name of names) {
     const isService = (SERVICES as readonly string[]).includes(name);
-    const recipe = isService
-      ? serviceRecipe(name as ServiceName, await stageSource(name, [`tools/images/Containerfile.${name}`], BASE_INPUTS))
-      : workloadRecipe(name, workloadSource, packageVersion);
-    const images: ArchImage[] = [];
     const archesOf = opts.foreignArchNames && !opts.foreignArchNames.includes(name) ? [hostArch()] : arches;
+    const recipe = (GO_SERVICES as readonly string[]).includes(name)
+      ? await collectorRecipe(await stageSource(name, [COLLECTOR_RECIPE], [...COLLECTOR_BINARY_INPUTS, ...BASE_INPUTS]), archesOf, opts.log)
+      : isService
+        ? serviceRecipe(name as ServiceName, await stageSource(name, [`tools/images/Containerfile.${name}`], BASE_INPUTS))
+        : workloadRecipe(name, workloadSource, packageVersion);
+    const images: ArchImage[] = [];
     for (const arch of archesOf) images.push(await buildArch(recipe, arch, bases, opts));
     const version = await versionOf(recipe, images[0]!);
     const tag = tagFor(version, recipe.source);

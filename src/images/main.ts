@@ -12,7 +12,7 @@ import { buildImages, type BuiltImage } from './build.js';
 import { copyImages, pushImages, relocationMapping, type PushedImage } from './relocate.js';
 import { startRegistry } from './registry.js';
 import { DEFAULT_IMAGES } from '../kubernetes/render.js';
-import { ARCHES, cannotBuild, SERVICES, WORKLOADS, type Arch, type ImageName } from './versions.js';
+import { ARCHES, cannotBuild, IMAGES, type Arch, type ImageName } from './versions.js';
 
 const say = (line: string): void => void process.stderr.write(`[images] ${line}\n`);
 
@@ -34,7 +34,7 @@ function parse(argv: string[]): { command: string; arches: Arch[]; only?: ImageN
     else if (a === '--json') json = value();
     else throw new UsageError(`unknown option ${a}`);
   }
-  const known: readonly string[] = [...WORKLOADS, ...SERVICES];
+  const known: readonly string[] = IMAGES;
   const problems = [
     ...(arches ?? []).filter((x) => !ARCHES.includes(x)).map((x) => `--arch: unknown architecture ${x} (${ARCHES.join(', ')})`),
     ...(only ?? []).filter((x) => !known.includes(x)).map((x) => `--only: unknown image ${x} (${known.join(', ')})`),

@@ -15,7 +15,12 @@ export type WorkloadName = (typeof WORKLOADS)[number];
 /** Images made from Debian packages, standing in for the upstream broker and proxy images. */
 export const SERVICES = ['mosquitto', 'squid'] as const;
 export type ServiceName = (typeof SERVICES)[number];
-export type ImageName = WorkloadName | ServiceName;
+/** Images of a Go binary cross-compiled here from the Go module proxy (tools/build-otelcol.sh --arch). */
+export const GO_SERVICES = ['otel-collector'] as const;
+export type GoServiceName = (typeof GO_SERVICES)[number];
+export type ImageName = WorkloadName | ServiceName | GoServiceName;
+/** Every image `npm run images` builds. */
+export const IMAGES: readonly ImageName[] = [...WORKLOADS, ...SERVICES, ...GO_SERVICES];
 
 /** Where images built here live in local storage (never pushed anywhere but the test registries). */
 export const LOCAL_PREFIX = 'localhost/nested-edge';

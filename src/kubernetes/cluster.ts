@@ -143,6 +143,17 @@ export async function applySecret(core: k8s.CoreV1Api, namespace: string, spec: 
   return 'updated';
 }
 
+/** Deletes a Secret the bundle made; false when there is none. */
+export async function deleteSecret(core: k8s.CoreV1Api, namespace: string, name: string): Promise<boolean> {
+  try {
+    await core.deleteNamespacedSecret({ name, namespace });
+    return true;
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw err;
+  }
+}
+
 export async function readSecretKey(core: k8s.CoreV1Api, namespace: string, name: string, key: string): Promise<string | undefined> {
   return (await readSecretData(core, namespace, name))?.[key];
 }

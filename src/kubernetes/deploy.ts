@@ -1,6 +1,7 @@
 // The bundle's actions as plain functions the zx steps call: validate everything first, then
-// platform (Dapr, broker, proxy per level, parent first), then the application layer.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+// platform (Dapr, broker, proxy, collector per level, parent first), then the application layer,
+// then the removal of the bundle's releases the rendering no longer has (children first).
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { brokerPkiLayout, ensureBrokerPki, pkiEntries, readPkiMaterial, rotateBrokerPki, writePkiEntries, type BrokerPki, type PkiMaterial, type RotationPhase } from '../pki/broker-pki.js';
@@ -9,9 +10,9 @@ import { loadTopology } from '../topology/parse.js';
 import { levelUsers } from '../config/mosquitto.js';
 import { parentFirst, rootLevel, type Topology } from '../topology/model.js';
 import { toolsDir } from '../common/tools.js';
-import { apiFor, applySecret, checkCluster, ensureNamespace, readSecretData, readSecretKey, requireCrds, sweepNamespace, type ClusterCheck } from './cluster.js';
-import { applyRelease, ensureDependencies, uninstallRelease, type ReleaseOutcome } from './helm.js';
-import { BROKER_SECRET, childListenerNames, credentialOf, DEFAULT_IMAGES, namespaceOf, renderDeployment, type LevelRender } from './render.js';
+import { apiFor, applySecret, checkCluster, deleteSecret, ensureNamespace, readSecretData, readSecretKey, requireCrds, sweepNamespace, type ClusterCheck } from './cluster.js';
+import { applyRelease, ensureDependencies, releasesIn, uninstallRelease, type ReleaseOutcome } from './helm.js';
+import { BROKER_SECRET, childListenerNames, collectorListenerNames, credentialOf, DEFAULT_IMAGES, namespaceOf, OTEL_COLLECTOR_RELEASE, OTEL_COLLECTOR_SECRET, PLATFORM_RELEASES, renderDeployment, type LevelRender } from './render.js';
 import { imageRef, refString, type BundleInputs } from './inputs.js';
 import { connectClusters, disconnectClusters } from './arc.js';
 
@@ -106,6 +107,8 @@ async function withStoredPki<T>(ctx: DeployContext, body: (pki: BrokerPki, save:
 }
 
 const listenerHosts = (ctx: DeployContext) => (level: string) => childListenerNames(ctx.topology, ctx.inputs, level);
+/** Always issued, telemetry on or off: turning it on or off then never touches the PKI. */
+const collectorHosts = (ctx: DeployContext) => (level: string) => collectorListenerNames(ctx.topology, ctx.inputs, level);
 
 /**
  * The PKI, made on the first install and reused by every later one (a new CA would cut every
@@ -113,7 +116,7 @@ const listenerHosts = (ctx: DeployContext) => (level: string) => childListenerNa
  */
 async function loadBrokerPki(ctx: DeployContext): Promise<PkiMaterial> {
   return withStoredPki(ctx, async (layout, save) => {
-    const pki = await ensureBrokerPki(ctx.topology, layout.dir, listenerHosts(ctx));
+    const pki = await ensureBrokerPki(ctx.topology, layout.dir, listenerHosts(ctx), collectorHosts(ctx));
     await save();
     return readPkiMaterial(pki);
   });
@@ -149,13 +152,14 @@ function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Reco
 export async function installOrUpgrade(ctx: DeployContext, extraDaprValues: Record<string, unknown> = {}): Promise<StepReport> {
   const started = Date.now();
   const report: StepReport = { action: ctx.inputs.action, topology: ctx.topology.name, platform: {}, levels: {}, changes: 0, durationS: 0 };
+  if (!ctx.inputs.telemetry && ctx.inputs.otlpEndpoint) ctx.progress(`otlp-endpoint ${ctx.inputs.otlpEndpoint} is set but telemetry is false: no collector runs, nothing is exported there`);
   const creds = await loadCredentials(ctx);
   const pki = await loadBrokerPki(ctx);
   const rendered = renderDeployment(ctx.topology, ctx.inputs, creds, pki);
   const chart = (name: string): string => join(ctx.inputs.chartsDir, name);
   for (const dir of new Set(rendered.flatMap((l) => l.releases.map((r) => r.chart)))) await ensureDependencies(chart(dir));
 
-  // Platform: Dapr once per cluster, then broker, proxy and Dapr resources per level, parent first.
+  // Platform: Dapr once per cluster, then broker, proxy, collector and Dapr resources per level, parent first.
   const daprChart = daprChartDir(ctx);
   if (!daprChart) throw new Error(`the Dapr ${ctx.inputs.daprVersion} chart was not found: run \`npm run setup -- --all\` (it extracts charts/dapr from the Go module) or set EDGE_DAPR_CHART_DIR`);
   for (const [credential, c] of Object.entries(ctx.clusters)) {
@@ -166,13 +170,45 @@ export async function installOrUpgrade(ctx: DeployContext, extraDaprValues: Reco
     // The levels' components need Dapr's CRDs: check them before touching any level.
     await requireCrds(apiFor(c.kubeconfig).apiext, DAPR_CRDS, `Dapr on ${c.server} did not install its CRDs`);
   }
-  for (const level of rendered) await applyLevel(ctx, creds, level, report, (r) => ['broker', 'proxy', 'dapr-resources'].includes(r));
+  for (const level of rendered) await applyLevel(ctx, creds, level, report, (r) => PLATFORM_RELEASES.includes(r));
   // Optional Arc + Flux, once the egress proxies Arc's agents go through exist.
   Object.assign(report.platform, await connectClusters(ctx.inputs, ctx.topology, arcClusters(ctx), ctx.progress, ctx.inputs.azCli));
   // Application layer: the workloads, parent first (the gateway before the producers).
-  for (const level of rendered) await applyLevel(ctx, creds, level, report, (r) => !['broker', 'proxy', 'dapr-resources'].includes(r));
+  for (const level of rendered) await applyLevel(ctx, creds, level, report, (r) => !PLATFORM_RELEASES.includes(r));
+  // What the rendering no longer has (the collectors with telemetry turned off, a workload the
+  // topology dropped) goes last, children first, once nothing rendered points at it any more.
+  for (const level of [...rendered].reverse()) await removeStale(ctx, level, report);
   report.durationS = (Date.now() - started) / 1000;
   return report;
+}
+
+/** The bundle's charts (their directory names are their chart names). */
+function bundleCharts(ctx: DeployContext): Set<string> {
+  return new Set(readdirSync(ctx.inputs.chartsDir).filter((d) => existsSync(join(ctx.inputs.chartsDir, d, 'Chart.yaml'))));
+}
+
+/**
+ * Uninstalls each release of one of the bundle's charts in the level's namespace that the
+ * rendering does not have, and the collector's TLS Secret once its release is gone. Releases of
+ * other charts (someone else's) are left alone.
+ */
+async function removeStale(ctx: DeployContext, level: LevelRender, report: StepReport): Promise<void> {
+  const target = { kubeconfig: kubeconfigOf(ctx, level.level.name), namespace: level.namespace };
+  const ours = bundleCharts(ctx);
+  const wanted = new Set(level.releases.map((r) => r.name));
+  const entry = report.levels[level.level.name]!;
+  for (const rel of await releasesIn(target)) {
+    const chart = rel.chart.replace(/-\d+\.\d+\.\d+([-+][0-9A-Za-z.+-]*)?$/, '');
+    if (wanted.has(rel.name) || !ours.has(chart)) continue;
+    ctx.progress(`${level.level.name}: removing ${rel.name} (no longer rendered)`);
+    await uninstallRelease(target, rel.name);
+    entry.releases[rel.name] = 'removed';
+    report.changes += 1;
+  }
+  if (!level.secrets.some((s) => s.name === OTEL_COLLECTOR_SECRET) && (await deleteSecret(apiFor(target.kubeconfig).core, level.namespace, OTEL_COLLECTOR_SECRET))) {
+    entry.secrets[OTEL_COLLECTOR_SECRET] = 'deleted';
+    report.changes += 1;
+  }
 }
 
 async function applyLevel(ctx: DeployContext, creds: Credentials, level: LevelRender, report: StepReport, which: (release: string) => boolean): Promise<void> {
@@ -217,12 +253,14 @@ export async function rotateCertificates(ctx: DeployContext): Promise<StepReport
       listenerHosts(ctx),
       async (phase) => {
         await save();
-        ctx.progress(`rotate-certs: ${phase}: rolling every broker, parent first`);
+        ctx.progress(`rotate-certs: ${phase}: rolling every broker${ctx.inputs.telemetry ? ' and collector' : ''}, parent first`);
         const rendered = renderDeployment(ctx.topology, ctx.inputs, creds, readPkiMaterial(pki));
-        // Only the broker's own Secret and release: nothing else of a level is touched.
-        for (const level of rendered) await applyLevel(ctx, creds, { ...level, secrets: level.secrets.filter((s) => s.name === BROKER_SECRET) }, report, (r) => r === 'broker');
+        // Only the TLS holders' Secrets and releases (the broker; the collector with telemetry):
+        // nothing else of a level is touched.
+        const tlsSecrets = [BROKER_SECRET, OTEL_COLLECTOR_SECRET];
+        for (const level of rendered) await applyLevel(ctx, creds, { ...level, secrets: level.secrets.filter((s) => tlsSecrets.includes(s.name)) }, report, (r) => r === 'broker' || r === OTEL_COLLECTOR_RELEASE);
       },
-      { keepCa: ctx.inputs.keepCa },
+      { keepCa: ctx.inputs.keepCa, collectorHostsOf: collectorHosts(ctx) },
     ),
   );
   report.durationS = (Date.now() - started) / 1000;
@@ -238,7 +276,7 @@ export async function uninstall(ctx: DeployContext): Promise<StepReport> {
     const kubeconfig = kubeconfigOf(ctx, level.name);
     const namespace = namespaceOf(ctx.inputs, level.name);
     const entry: LevelReport = { namespace, cluster: ctx.clusters[credentialOf(ctx.inputs, level.name)]!.server, secrets: {}, releases: {} };
-    const names = [...level.workloads.map((w) => w.name).reverse(), 'dapr-resources', 'proxy', 'broker'];
+    const names = [...level.workloads.map((w) => w.name).reverse(), ...[...PLATFORM_RELEASES].reverse()];
     for (const name of names) {
       ctx.progress(`${level.name}: removing ${name}`);
       const removed = await uninstallRelease({ kubeconfig, namespace }, name);

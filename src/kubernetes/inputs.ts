@@ -3,6 +3,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseSinks } from '../../workloads/data-gateway/src/routes.js';
+import { OtelCollectorConfigError, parseOtlpEndpoint } from '../config/otel-collector.js';
 
 /** `rotate-certs` is a custom action: `porter invoke <installation> --action rotate-certs`. */
 export type Action = 'install' | 'upgrade' | 'uninstall' | 'rotate-certs';
@@ -38,6 +39,10 @@ export interface BundleInputs {
   /** Credential eventhubs-connection-string (secret: only ever written into a cluster Secret). */
   eventHubsConnectionString?: string;
   egressAllowDomains: string[];
+  /** An OpenTelemetry Collector per level, the sidecars' spans and the workloads' OTEL_* env. */
+  telemetry: boolean;
+  /** With telemetry: where the top level's collector also exports (parseOtlpEndpoint's forms). */
+  otlpEndpoint?: string;
   arcEnabled: boolean;
   fluxEnabled: boolean;
   fluxRepoUrl?: string;
@@ -61,7 +66,7 @@ export class InputError extends Error {
   }
 }
 
-export const KNOWN_IMAGES = ['temperature-sensor', 'opc-plc', 'opc-publisher', 'data-gateway', 'mosquitto', 'squid', 'daprd', 'dapr-operator', 'dapr-placement', 'dapr-scheduler', 'dapr-sentry', 'dapr-injector'] as const;
+export const KNOWN_IMAGES = ['temperature-sensor', 'opc-plc', 'opc-publisher', 'data-gateway', 'otel-collector', 'mosquitto', 'squid', 'daprd', 'dapr-operator', 'dapr-placement', 'dapr-scheduler', 'dapr-sentry', 'dapr-injector'] as const;
 
 const APP_DIR = '/cnab/app';
 
@@ -162,6 +167,8 @@ export function readInputs(action: string | undefined, env: NodeJS.ProcessEnv = 
     postgresUrl: env.EDGE_POSTGRES_URL?.trim() || undefined,
     eventHubsConnectionString: env.EDGE_EVENTHUBS_CONNECTION_STRING?.trim() || undefined,
     egressAllowDomains: (env.EDGE_EGRESS_ALLOW_DOMAINS ?? 'management.azure.com,login.microsoftonline.com').split(',').map((d) => d.trim()).filter(Boolean),
+    telemetry: bool('EDGE_TELEMETRY'),
+    otlpEndpoint: env.EDGE_OTLP_ENDPOINT?.trim() || undefined,
     arcEnabled: bool('EDGE_ARC_ENABLED'),
     fluxEnabled: bool('EDGE_FLUX_ENABLED'),
     fluxRepoUrl: env.EDGE_FLUX_REPO_URL || undefined,
@@ -188,9 +195,28 @@ export function readInputs(action: string | undefined, env: NodeJS.ProcessEnv = 
   // The selection's form here; what it needs (routes, credentials) once the topology is read.
   if (inputs.sinks) problems.push(...parseSinks(inputs.sinks, 'parameter sinks').problems);
   if (inputs.fluxEnabled && !inputs.fluxRepoUrl) problems.push('parameter flux-repo-url is required when flux-enabled=true');
+  if (inputs.otlpEndpoint) problems.push(...otlpEndpointProblems(inputs.otlpEndpoint));
   if (!existsSync(topologyFile)) problems.push(`topology file ${topologyFile} does not exist`);
   if (problems.length > 0) throw new InputError(problems);
   return inputs;
+}
+
+/**
+ * The otlp-endpoint parameter: one of parseOtlpEndpoint's forms, a host Squid's allow-list can name
+ * (a DNS name or IPv4 address), and no credentials: the collector's config is a ConfigMap.
+ */
+export function otlpEndpointProblems(raw: string): string[] {
+  try {
+    parseOtlpEndpoint(raw);
+  } catch (err) {
+    if (err instanceof OtelCollectorConfigError) return [`parameter otlp-endpoint: ${err.message}`];
+    throw err;
+  }
+  const authority = /^[a-z]+:\/\/([^/\s]+)/.exec(raw)![1]!;
+  if (authority.includes('@')) return ['parameter otlp-endpoint must not carry credentials (user:password@): the collector configuration is a ConfigMap; use an endpoint that needs none'];
+  const host = authority.replace(/:\d+$/, '');
+  if (!/^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/.test(host)) return [`parameter otlp-endpoint: host "${host}" must be a DNS name or an IPv4 address (the top level's egress proxy allows it by name)`];
+  return [];
 }
 
 /** `repository@digest` when relocated, else `repository:tag`; the default when not given. */

@@ -9,15 +9,12 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { renderOtelCollectorConfig, type OtlpUpstream } from '../config/otel-collector.js';
+import { METRIC_EXPORT_INTERVAL_MS, workloadOtelEnv } from '../config/otel-env.js';
 import type { BrokerPki } from '../pki/broker-pki.js';
 import { parentFirst, type Level, type Topology, type Workload } from '../topology/model.js';
 import type { FileToWrite, ProcessPlan } from './plan.js';
 
-/**
- * How often a level's processes export metrics (the broker exporter; workloads through the
- * standard OTEL_METRIC_EXPORT_INTERVAL): `edge status` computes rates over a few of these.
- */
-export const METRIC_EXPORT_INTERVAL_MS = 2_000;
+export { METRIC_EXPORT_INTERVAL_MS };
 
 export interface OtelOptions {
   /** The otelcol-edge binary (tools/build-otelcol.sh). */
@@ -104,13 +101,7 @@ export async function planCollectors(
 
 /** The standard OTel SDK environment that points a workload at its own level's collector. */
 export function otelEnv(collector: CollectorPlan, workload: Workload): Record<string, string> {
-  return {
-    OTEL_EXPORTER_OTLP_ENDPOINT: `http://${collector.host}:${collector.ports.http}`,
-    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
-    OTEL_SERVICE_NAME: workload.name,
-    OTEL_RESOURCE_ATTRIBUTES: `edge.level=${collector.level.name}`,
-    OTEL_METRIC_EXPORT_INTERVAL: String(METRIC_EXPORT_INTERVAL_MS),
-  };
+  return workloadOtelEnv({ endpoint: `http://${collector.host}:${collector.ports.http}`, serviceName: workload.name, level: collector.level.name });
 }
 
 export interface BrokerExporterPlan {

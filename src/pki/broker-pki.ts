@@ -2,7 +2,10 @@
 // its child listener) and a client certificate per child level (for its bridge upward). Made
 // once, kept beside the install with keys at mode 0600, reissued only when missing, expiring,
 // from another CA, or naming other addresses. Rotation swaps everything without a moment in
-// which a bridge and its parent disagree on whom to trust.
+// which a bridge and its parent disagree on whom to trust. The same CA issues, when asked (the
+// Kubernetes target), each level's OpenTelemetry Collector its own pair for the same links: a
+// server certificate naming the collector's address and a client certificate toward the parent's,
+// so a collector pod never holds a broker's key.
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,6 +20,10 @@ export interface LevelTlsFiles {
   server: CertFiles;
   /** This level's bridge to its parent presents this certificate; absent for the top level. */
   bridge?: CertFiles;
+  /** This level's collector's child receiver presents this (issued only with collector hosts). */
+  collectorServer?: CertFiles;
+  /** This level's collector presents this to its parent's; absent for the top level. */
+  collectorClient?: CertFiles;
 }
 
 export interface BrokerPki {
@@ -31,6 +38,11 @@ export interface BrokerPki {
 /** The hosts a level's children dial to reach its child listener: its server certificate's names. */
 export type ListenerHosts = (level: string) => string[];
 
+/** Every leaf of a level that exists in the layout, in a fixed order. */
+function leavesOf(files: LevelTlsFiles): CertFiles[] {
+  return [files.server, files.bridge, files.collectorServer, files.collectorClient].filter((x): x is CertFiles => !!x);
+}
+
 /** Where a run's broker PKI lives under its data dir (beside the credentials). */
 export function pkiDirOf(dataDir: string): string {
   return join(dataDir, 'secrets', 'pki');
@@ -41,7 +53,12 @@ export function brokerPkiLayout(topology: Topology, dir: string): BrokerPki {
   const levels: Record<string, LevelTlsFiles> = {};
   for (const level of topology.levels) {
     const files = (name: string): CertFiles => ({ cert: join(dir, level.name, `${name}.crt`), key: join(dir, level.name, `${name}.key`) });
-    levels[level.name] = { server: files('server'), ...(level.parent !== undefined ? { bridge: files('bridge') } : {}) };
+    levels[level.name] = {
+      server: files('server'),
+      ...(level.parent !== undefined ? { bridge: files('bridge') } : {}),
+      collectorServer: files('otelcol-server'),
+      ...(level.parent !== undefined ? { collectorClient: files('otelcol-client') } : {}),
+    };
   }
   return { dir, ca: { cert: join(dir, 'ca.crt'), key: join(dir, 'ca.key') }, trustFile: join(dir, 'trust.crt'), levels };
 }
@@ -54,8 +71,20 @@ export function bridgeSubject(level: string): string {
   return `/CN=bridge-${level}`;
 }
 
-/** Creates whatever is missing or no longer fits; keeps the rest. Returns the layout. */
-export async function ensureBrokerPki(topology: Topology, dir: string, hostsOf: ListenerHosts): Promise<BrokerPki> {
+export function collectorServerSubject(level: string): string {
+  return `/CN=otelcol-${level}`;
+}
+
+export function collectorClientSubject(level: string): string {
+  return `/CN=otelcol-client-${level}`;
+}
+
+/**
+ * Creates whatever is missing or no longer fits; keeps the rest. Returns the layout. With
+ * `collectorHostsOf` (the names a level's children dial to reach its collector), each level's
+ * collector gets its own server and client certificates too.
+ */
+export async function ensureBrokerPki(topology: Topology, dir: string, hostsOf: ListenerHosts, collectorHostsOf?: ListenerHosts): Promise<BrokerPki> {
   const pki = brokerPkiLayout(topology, dir);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   if (!existsSync(pki.ca.cert) || !existsSync(pki.ca.key)) {
@@ -69,6 +98,11 @@ export async function ensureBrokerPki(topology: Topology, dir: string, hostsOf: 
     const san = hostsOf(level.name).map(sanFor);
     if (!leafFits(files.server, pki.ca.cert, san)) await issueAtomically(pki.ca, files.server, { subject: serverSubject(level.name), usage: 'serverAuth', san });
     if (files.bridge && !leafFits(files.bridge, pki.ca.cert)) await issueAtomically(pki.ca, files.bridge, { subject: bridgeSubject(level.name), usage: 'clientAuth' });
+    if (collectorHostsOf && files.collectorServer) {
+      const collectorSan = collectorHostsOf(level.name).map(sanFor);
+      if (!leafFits(files.collectorServer, pki.ca.cert, collectorSan)) await issueAtomically(pki.ca, files.collectorServer, { subject: collectorServerSubject(level.name), usage: 'serverAuth', san: collectorSan });
+      if (files.collectorClient && !leafFits(files.collectorClient, pki.ca.cert)) await issueAtomically(pki.ca, files.collectorClient, { subject: collectorClientSubject(level.name), usage: 'clientAuth' });
+    }
   }
   return pki;
 }
@@ -88,9 +122,9 @@ export async function rotateBrokerPki(
   dir: string,
   hostsOf: ListenerHosts,
   apply: (phase: RotationPhase) => Promise<void>,
-  opts: { keepCa?: boolean } = {},
+  opts: { keepCa?: boolean; collectorHostsOf?: ListenerHosts } = {},
 ): Promise<{ phases: RotationPhase[]; oldCaFingerprint: string; newCaFingerprint: string }> {
-  const pki = await ensureBrokerPki(topology, dir, hostsOf);
+  const pki = await ensureBrokerPki(topology, dir, hostsOf, opts.collectorHostsOf);
   const oldFingerprint = certInfo(pki.ca.cert).fingerprint256;
   const phases: RotationPhase[] = [];
   const reissueAll = async (ca: CertFiles): Promise<void> => {
@@ -98,6 +132,10 @@ export async function rotateBrokerPki(
       const files = pki.levels[level.name]!;
       await issueAtomically(ca, files.server, { subject: serverSubject(level.name), usage: 'serverAuth', san: hostsOf(level.name).map(sanFor) });
       if (files.bridge) await issueAtomically(ca, files.bridge, { subject: bridgeSubject(level.name), usage: 'clientAuth' });
+      if (opts.collectorHostsOf && files.collectorServer) {
+        await issueAtomically(ca, files.collectorServer, { subject: collectorServerSubject(level.name), usage: 'serverAuth', san: opts.collectorHostsOf(level.name).map(sanFor) });
+        if (files.collectorClient) await issueAtomically(ca, files.collectorClient, { subject: collectorClientSubject(level.name), usage: 'clientAuth' });
+      }
     }
   };
   if (opts.keepCa) {
@@ -157,14 +195,34 @@ async function issueAtomically(ca: CertFiles, out: CertFiles, spec: Parameters<t
 /** The contents of a broker PKI, for renderers that ship files inside Secrets (Kubernetes). */
 export interface PkiMaterial {
   trust: string;
-  levels: Record<string, { serverCert: string; serverKey: string; bridgeCert?: string; bridgeKey?: string }>;
+  levels: Record<string, LevelPkiMaterial>;
+}
+
+export interface LevelPkiMaterial {
+  serverCert: string;
+  serverKey: string;
+  bridgeCert?: string;
+  bridgeKey?: string;
+  /** The collector's pairs, when the PKI was made with collector hosts. */
+  collectorServerCert?: string;
+  collectorServerKey?: string;
+  collectorClientCert?: string;
+  collectorClientKey?: string;
 }
 
 export function readPkiMaterial(pki: BrokerPki): PkiMaterial {
   const read = (f: string): string => readFileSync(f, 'utf8');
+  const pair = (files: CertFiles | undefined, cert: keyof LevelPkiMaterial, key: keyof LevelPkiMaterial): Partial<LevelPkiMaterial> =>
+    files && existsSync(files.cert) && existsSync(files.key) ? { [cert]: read(files.cert), [key]: read(files.key) } : {};
   const levels: PkiMaterial['levels'] = {};
   for (const [name, files] of Object.entries(pki.levels)) {
-    levels[name] = { serverCert: read(files.server.cert), serverKey: read(files.server.key), ...(files.bridge ? { bridgeCert: read(files.bridge.cert), bridgeKey: read(files.bridge.key) } : {}) };
+    levels[name] = {
+      serverCert: read(files.server.cert),
+      serverKey: read(files.server.key),
+      ...(files.bridge ? { bridgeCert: read(files.bridge.cert), bridgeKey: read(files.bridge.key) } : {}),
+      ...pair(files.collectorServer, 'collectorServerCert', 'collectorServerKey'),
+      ...pair(files.collectorClient, 'collectorClientCert', 'collectorClientKey'),
+    };
   }
   return { trust: read(pki.trustFile), levels };
 }
@@ -181,14 +239,14 @@ export function pkiEntries(pki: BrokerPki): Record<string, string> {
   add(pki.ca.cert);
   add(pki.ca.key);
   add(pki.trustFile);
-  for (const files of Object.values(pki.levels)) for (const f of [files.server, files.bridge].filter((x): x is CertFiles => !!x)) (add(f.cert), add(f.key));
+  for (const files of Object.values(pki.levels)) for (const f of leavesOf(files)) (add(f.cert), add(f.key));
   return entries;
 }
 
 export function writePkiEntries(pki: BrokerPki, entries: Record<string, string>): void {
   mkdirSync(pki.dir, { recursive: true, mode: 0o700 });
   const known = new Map<string, string>();
-  for (const file of [pki.ca.cert, pki.ca.key, pki.trustFile, ...Object.values(pki.levels).flatMap((l) => [l.server, l.bridge].filter((x): x is CertFiles => !!x).flatMap((f) => [f.cert, f.key]))]) {
+  for (const file of [pki.ca.cert, pki.ca.key, pki.trustFile, ...Object.values(pki.levels).flatMap((l) => leavesOf(l).flatMap((f) => [f.cert, f.key]))]) {
     known.set(file.slice(pki.dir.length + 1).replace(/\//g, '.'), file);
   }
   for (const [key, content] of Object.entries(entries)) {
