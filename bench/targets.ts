@@ -3,6 +3,8 @@
 export const TARGETS = {
   /** P1: the full pipeline sustains at least this fraction of the raw bridge chain's msg/s. */
   p1MinRatio: 0.5,
+  /** P1: a rate counts as sustained only while the end-to-end p99 stays at or below this (no growing backlog). */
+  p1SustainedP99MaxMs: 1_000,
   /** P2: end-to-end p99 below this at this offered rate. */
   p2: { rate: 1000, p99MaxMs: 50 },
   /** P3: peak resident memory of each workload process at the P2 rate (sidecars and brokers are recorded beside it). */

@@ -180,6 +180,25 @@ test('throughput chart: pipeline and raw chain per offered rate, and the y = x l
   assert.ok(diagonal!.points[1]![0] > diagonal!.points[0]![0] && diagonal!.points[1]![1] < diagonal!.points[0]![1], 'y = x rises to the right');
 });
 
+test('throughput chart: the P1 search runs join their series, in rate order', () => {
+  const run = (offeredPerS: number, achievedPerS: number) => ({ offeredPerS, achievedPerS, lost: 0, p50Ms: 1, p90Ms: 2, p99Ms: 3 });
+  const searched: PipelineResult = { ...pipeline, p1: { ...pipeline.p1, search: { pipeline: [run(3000, 2990), run(2000, 1990)], raw: [run(8000, 7900)] } } };
+  const chart = throughputChart(searched)!;
+  assert.equal(chart.series.map((s) => [s.name, s.points]), [
+    ['pipeline', [[200, 201], [1000, 1015], [2000, 1990], [3000, 2990]]],
+    ['raw chain', [[200, 199], [1000, 995], [8000, 7900]]],
+    ['y = x (all offered)', [[0, 0], [8000, 8000]]],
+  ]);
+});
+
+test('summary.md: a series still sustained at the highest rate tried says its ceiling is higher', () => {
+  const run = (offeredPerS: number, achievedPerS: number) => ({ offeredPerS, achievedPerS, lost: 0, p50Ms: 1, p90Ms: 2, p99Ms: 3 });
+  const searched: PipelineResult = { ...pipeline, p1: { pipelineMsgPerS: 2000, rawChainMsgPerS: 7900, ratio: 0.25, search: { pipeline: [run(2000, 2000), run(3000, 2500)], raw: [run(8000, 7900)] } } };
+  const md = summaryMarkdown({ pipeline: searched });
+  assert.equal(rowOf(md, 'raw chain msg/s sustained'), ['raw chain msg/s sustained', '7900 (the highest rate tried: its ceiling is higher)', NONE, NONE]);
+  assert.equal(rowOf(md, 'pipeline msg/s sustained'), ['pipeline msg/s sustained', '2000', NONE, NONE]);
+});
+
 test('summary.md: every figure with its target and the right mark', () => {
   const md = summaryMarkdown(results);
   assert.match(md, /Machine: 2 cores \(AMD EPYC\), 24 GiB, Linux 6\.18\.44\./);

@@ -142,7 +142,7 @@ test('resequencer: shuffled arrivals come out in seq order; a gap is waited for,
 test('resequencer: runs are independent; a run first seen mid-way starts at its lowest seq; a sustained flow does not expire early', async () => {
   let now = 0;
   const out: string[] = [];
-  const r = new Resequencer<string>(200, (s) => out.push(s), 10_000, () => now);
+  const r = new Resequencer<string>(200, (s) => out.push(s), { now: () => now });
   r.push('b:1', 11, 'b11');
   r.push('b:1', 10, 'b10');
   r.push('a:1', 1, 'a1');
@@ -160,6 +160,56 @@ test('resequencer: runs are independent; a run first seen mid-way starts at its 
   r.flush();
   assert.equal(out.slice(-2), ['b10', 'b11']);
   assert.is(r.stats.gaps, 0, 'a run first seen mid-way has no gap before its first message');
+});
+
+test('resequencer: when deliveries stop arriving, the waiting runs go at once instead of waiting out the hold', async () => {
+  const out: number[] = [];
+  const r = new Resequencer<number>(10_000, (n) => out.push(n), { quietMs: 60 });
+  r.push('a:1', 1, 1);
+  r.push('a:1', 3, 3);
+  r.push('a:1', 4, 4);
+  // Arrivals of another run keep coming: 3 and 4 keep waiting for 2.
+  for (let i = 1; i <= 4; i++) {
+    await new Promise((res) => setTimeout(res, 30));
+    r.push('b:1', i, 100 + i);
+  }
+  assert.equal(out.filter((n) => n < 100), [1], 'still waiting while deliveries arrive');
+  // Then nothing arrives (the broker's window is full of waiting deliveries): released after ~60 ms.
+  await new Promise((res) => setTimeout(res, 150));
+  assert.equal(out.filter((n) => n < 100), [1, 3, 4]);
+  assert.is(r.stats.gaps, 1);
+  r.push('a:1', 2, 2);
+  assert.is(r.stats.late, 1, 'the predecessor, once the window moved, is late');
+});
+
+test('resequencer: quiet while writes are in progress is a slow store, not a full window: the hold still applies', async () => {
+  const out: number[] = [];
+  let writing = true;
+  const r = new Resequencer<number>(10_000, (n) => out.push(n), { quietMs: 40, busy: () => writing });
+  r.push('a:1', 1, 1);
+  r.push('a:1', 3, 3);
+  await new Promise((res) => setTimeout(res, 130));
+  assert.equal(out, [1], 'still waiting: the writes will free the window');
+  writing = false;
+  await new Promise((res) => setTimeout(res, 100));
+  assert.equal(out, [1, 3], 'released once the writes are done and nothing came');
+});
+
+test('resequencer: while a store is down no hold runs out; after it, each waiting message gets its full hold again', async () => {
+  const out: number[] = [];
+  let down = true;
+  const r = new Resequencer<number>(50, (n) => out.push(n), { quietMs: 20, paused: () => down });
+  r.push('a:1', 1, 1);
+  r.push('a:1', 3, 3);
+  await new Promise((res) => setTimeout(res, 150));
+  assert.equal(out, [1], 'held through the outage: the predecessor cannot arrive while the window is full');
+  r.push('a:1', 2, 2);
+  assert.equal(out, [1, 2, 3], 'and it came, in order');
+  r.push('a:1', 5, 5);
+  down = false;
+  await new Promise((res) => setTimeout(res, 150));
+  assert.equal(out, [1, 2, 3, 5], 'once the store is back the hold runs out as usual');
+  assert.is(r.stats.gaps, 1);
 });
 
 test('resequencer with hold 0 passes everything straight through', () => {

@@ -210,7 +210,7 @@ test('a producer passes its span to the sidecar twice: the traceparent header an
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   try {
     const port = (server.address() as AddressInfo).port;
-    const common = { source: 'sensor', levelName: 'l2', daprHost: '127.0.0.1', daprHttpPort: port, pubsubName: 'pubsub', topic: 'telemetry' };
+    const common = { source: 'sensor', levelName: 'l2', daprHost: '127.0.0.1', daprHttpPort: port, pubsubName: 'pubsub', topic: 'telemetry', publishBatchMax: 1 };
     const { tracer, exporter } = memoryTracer();
     const traced = new TelemetryPublisher(common, quiet, { meter: noTelemetry.meter, tracer });
     const seq = new Sequencer('sensor', 'l2', 1);

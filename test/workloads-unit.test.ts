@@ -16,6 +16,7 @@ import type { AddressInfo } from 'node:net';
 import { TelemetryPublisher } from '../workloads/shared/src/publisher.js';
 import { createLogger } from '../workloads/shared/src/log.js';
 import { EnvReader, readCommon } from '../workloads/shared/src/env.js';
+import { failedEntryIds } from '../workloads/shared/src/bulk-publish.js';
 import { withCleanup } from './helpers.js';
 
 test('the sequencer numbers messages 1, 2, 3 and builds ids from source, epoch and seq', () => {
@@ -81,7 +82,7 @@ test('concurrent publishes: acknowledged counts only a prefix whose every seq th
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   try {
     const port = (server.address() as AddressInfo).port;
-    const config = readCommon(new EnvReader({ DAPR_HOST: '127.0.0.1', DAPR_HTTP_PORT: String(port) }), 'sensor');
+    const config = readCommon(new EnvReader({ DAPR_HOST: '127.0.0.1', DAPR_HTTP_PORT: String(port), PUBLISH_BATCH_MAX: '1' }), 'sensor');
     const publisher = new TelemetryPublisher(config, createLogger('sensor', 'l2', 'error'));
     const seq = new Sequencer('sensor', 'l2');
     const model = new TemperatureModel(1);
@@ -95,6 +96,51 @@ test('concurrent publishes: acknowledged counts only a prefix whose every seq th
   } finally {
     server.close();
   }
+});
+
+test('bulk publish: messages in flight share a request; an entry daprd reports failed is retried alone, the rest count', async () => {
+  // A stand-in sidecar: holds the first request until three more messages wait, fails entry 1 of the second.
+  const requests: Array<{ url: string; entries: Array<{ entryId: string; event: string; contentType: string }> }> = [];
+  let releaseFirst: (() => void) | undefined;
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      requests.push({ url: req.url!, entries: JSON.parse(body) });
+      if (requests.length === 1) releaseFirst = () => void res.writeHead(204).end();
+      else if (requests.length === 2) res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ failedEntries: [{ entryId: '1', error: 'broker said no' }], errorCode: 'ERR_PUBSUB_PUBLISH_MESSAGE' }));
+      else res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const port = (server.address() as AddressInfo).port;
+    const config = readCommon(new EnvReader({ DAPR_HOST: '127.0.0.1', DAPR_HTTP_PORT: String(port) }), 'sensor');
+    assert.is(config.publishBatchMax, 10, 'batches are on by default');
+    const publisher = new TelemetryPublisher(config, createLogger('sensor', 'l2', 'error'));
+    const seq = new Sequencer('sensor', 'l2');
+    const messages = Array.from({ length: 4 }, (_, i) => seq.next('temperature', { celsius: 20 + i }));
+    const sent = messages.map((m) => publisher.publish(m));
+    while (!releaseFirst) await new Promise((r) => setTimeout(r, 5));
+    assert.is(publisher.report().acknowledged, 0);
+    releaseFirst();
+    await Promise.all(sent);
+    assert.equal(requests.map((r) => r.entries.length), [1, 3, 1], 'one alone, then the three that waited, then the failed one again');
+    assert.is(requests[0]!.url, '/v1.0-alpha1/publish/bulk/pubsub/telemetry?metadata.rawPayload=true');
+    assert.equal(requests[1]!.entries.map((e) => [e.entryId, e.contentType, JSON.parse(e.event).seq]), [['0', 'text/plain', 2], ['1', 'text/plain', 3], ['2', 'text/plain', 4]]);
+    assert.is(requests[1]!.entries[0]!.event, JSON.stringify(messages[1]), 'the bytes of a single publish, unchanged');
+    assert.is(JSON.parse(requests[2]!.entries[0]!.event).seq, 3, 'only the failed entry is sent again');
+    assert.equal(publisher.report(), { source: 'sensor', level: 'l2', epoch: messages[0]!.epoch, acknowledged: 4, failedAttempts: 1 });
+  } finally {
+    server.close();
+  }
+});
+
+test('bulk publish: an answer that does not name the failed entries fails them all', () => {
+  assert.equal(failedEntryIds(500, JSON.stringify({ failedEntries: [{ entryId: '2', error: 'x' }] })), new Map([['2', 'x']]));
+  assert.is(failedEntryIds(500, JSON.stringify({ failedEntries: [] })), undefined);
+  assert.is(failedEntryIds(500, 'not json'), undefined);
+  assert.is(failedEntryIds(403, JSON.stringify({ failedEntries: [{ entryId: '2' }] })), undefined, 'only a 500 lists partial failures');
 });
 
 test('SeenMessages remembers out-of-order and repeated sequence numbers per producer run', () => {

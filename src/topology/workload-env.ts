@@ -3,7 +3,7 @@
 import type { Workload, WorkloadType } from './model.js';
 
 const ENV_NAMES: Record<WorkloadType, Record<string, string>> = {
-  'temperature-sensor': { intervalMs: 'SENSOR_INTERVAL_MS', count: 'SENSOR_COUNT', burst: 'SENSOR_BURST', maxInFlight: 'SENSOR_MAX_IN_FLIGHT', seed: 'SENSOR_SEED' },
+  'temperature-sensor': { intervalMs: 'SENSOR_INTERVAL_MS', count: 'SENSOR_COUNT', burst: 'SENSOR_BURST', maxInFlight: 'SENSOR_MAX_IN_FLIGHT', seed: 'SENSOR_SEED', publishBatchMax: 'PUBLISH_BATCH_MAX' },
   'opc-plc': {
     port: 'OPC_PORT',
     security: 'OPC_SECURITY',
@@ -15,7 +15,7 @@ const ENV_NAMES: Record<WorkloadType, Record<string, string>> = {
     slowType: 'PLC_SLOW_TYPE',
     anomalies: 'PLC_ANOMALIES',
   },
-  'opc-publisher': { batchSize: 'BATCH_SIZE', batchIntervalMs: 'BATCH_INTERVAL_MS', reconnectMaxDelayMs: 'OPC_RECONNECT_MAX_DELAY_MS' },
+  'opc-publisher': { batchSize: 'BATCH_SIZE', batchIntervalMs: 'BATCH_INTERVAL_MS', reconnectMaxDelayMs: 'OPC_RECONNECT_MAX_DELAY_MS', publishBatchMax: 'PUBLISH_BATCH_MAX' },
   'data-gateway': {
     fsync: 'GATEWAY_FSYNC',
     // Credentials (the PostgreSQL URL, the Event Hubs connection string) are secrets, never
@@ -26,6 +26,7 @@ const ENV_NAMES: Record<WorkloadType, Record<string, string>> = {
     batchSize: 'GATEWAY_BATCH_SIZE',
     batchMaxWaitMs: 'GATEWAY_BATCH_MAX_WAIT_MS',
     resequenceHoldMs: 'GATEWAY_RESEQUENCE_HOLD_MS',
+    resequenceQuietMs: 'GATEWAY_RESEQUENCE_QUIET_MS',
     holdAlarmMs: 'GATEWAY_HOLD_ALARM_MS',
     retryMaxMs: 'GATEWAY_RETRY_MAX_MS',
     maxMessageBytes: 'GATEWAY_MAX_MESSAGE_BYTES',

@@ -43,6 +43,11 @@ export interface GatewayConfig extends CommonConfig {
    * costs latency only while a gap exists.
    */
   resequenceHoldMs: number;
+  /**
+   * ...as long as deliveries keep coming: after this long without one, the waiting messages'
+   * predecessors are not on their way (see resequencer.ts) and waiting ends.
+   */
+  resequenceQuietMs: number;
   /** A sink failing for longer than this is reported loudly (the gateway keeps holding). */
   holdAlarmMs: number;
   /** Backoff between attempts on a failing sink: 100 ms doubling up to this. */
@@ -94,6 +99,7 @@ export function readGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     fsync: r.bool('GATEWAY_FSYNC', true),
     batch,
     resequenceHoldMs: r.int('GATEWAY_RESEQUENCE_HOLD_MS', 2_000, 0, 60_000),
+    resequenceQuietMs: r.int('GATEWAY_RESEQUENCE_QUIET_MS', 200, 0, 60_000),
     holdAlarmMs: r.int('GATEWAY_HOLD_ALARM_MS', 60_000, 100, 86_400_000),
     retryMaxMs: r.int('GATEWAY_RETRY_MAX_MS', 2_000, 10, 60_000),
     breakerFailures: r.int('GATEWAY_BREAKER_FAILURES', 5, 1, 1_000),

@@ -1,11 +1,14 @@
 // JSON-lines sink with group commit: records written by concurrent callers share one write and
 // one fdatasync; each caller's promise resolves only once its record is on disk.
 import { closeSync, existsSync, fdatasyncSync, fstatSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
-import { mkdirSync } from 'node:fs';
+import { fdatasync, mkdirSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { dirname } from 'node:path';
 import { SeenMessages } from './dedupe.js';
 import type { Sink } from './sink.js';
 import type { TelemetryMessage } from '../../shared/src/envelope.js';
+
+const fdatasyncAsync = promisify(fdatasync);
 
 /** A telemetry message as stored: the envelope plus when the gateway received it. */
 export type StoredRecord = TelemetryMessage & { receivedAt: string };
@@ -123,7 +126,10 @@ export class JsonLinesSink implements Sink {
     const before = fstatSync(this.fd).size;
     try {
       writeSync(this.fd, fresh.map((r) => JSON.stringify(r) + '\n').join(''));
-      if (this.fsync) fdatasyncSync(this.fd);
+      // On libuv's thread pool, not the event loop: while the disk syncs, the gateway keeps
+      // taking deliveries, and they form the next batch (with fdatasyncSync it stopped, and at
+      // 3,000 msg/s the backlog grew by seconds).
+      if (this.fsync) await fdatasyncAsync(this.fd);
     } catch (err) {
       // A half-written batch would become a torn line in the middle of the file once retried.
       ftruncateSync(this.fd, before);

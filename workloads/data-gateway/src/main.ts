@@ -75,9 +75,13 @@ async function main(): Promise<void> {
       });
       log.warn('dead-lettered', { reason: payload.reason });
     }, 'dead-letter publish', log, () => stopping, hold);
-  // One router per route: its own de-duplication and resequencing, the route's sinks only.
+  // One router per route: its own de-duplication and resequencing, the route's sinks only. The
+  // routes share the sidecar's broker connection (its delivery window), so a write on any route
+  // means more deliveries will come.
+  const writesInProgress = (): boolean => routes.some((r) => r.router.writing > 0);
+  const storesDown = (): boolean => [...batchers.values()].some((b) => b.stats.downSince !== null);
   const routes = config.routes.map((route) => {
-    const router = new Router(new SinkSet(route.sinks.map((k) => batchers.get(k)!), telemetry.tracer), deadLetter, { resequenceHoldMs: config.resequenceHoldMs, maxMessageBytes: config.maxMessageBytes, metrics });
+    const router = new Router(new SinkSet(route.sinks.map((k) => batchers.get(k)!), telemetry.tracer), deadLetter, { resequenceHoldMs: config.resequenceHoldMs, resequenceQuietMs: config.resequenceQuietMs, writesInProgress, storesDown, maxMessageBytes: config.maxMessageBytes, metrics });
     return { route, router, gate: new DeliveryGate((data, parent) => router.handle(data, new Date(), parent), log, hold) };
   });
 

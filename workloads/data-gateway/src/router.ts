@@ -38,6 +38,12 @@ export interface DeadLetter {
 export interface RouterOptions {
   /** How long an early message waits for its predecessors; 0 turns resequencing off. */
   resequenceHoldMs?: number;
+  /** ...but only while deliveries keep arriving or writes are in progress: after this long without either, it waits no more (0: off). */
+  resequenceQuietMs?: number;
+  /** Writes in progress anywhere in the gateway (every route's deliveries share the sidecar's window); default: this router's. */
+  writesInProgress?: () => boolean;
+  /** A store is down (its writes are held): the resequencer's holds do not run out meanwhile. */
+  storesDown?: () => boolean;
   maxMessageBytes?: number;
   metrics?: GatewayMetrics;
 }
@@ -83,9 +89,18 @@ export class Router {
     private readonly deadLetter: (payload: DeadLetter) => Promise<void>,
     options: RouterOptions = {},
   ) {
-    this.resequencer = new Resequencer<() => void>(options.resequenceHoldMs ?? 0, (release) => release());
+    this.resequencer = new Resequencer<() => void>(options.resequenceHoldMs ?? 0, (release) => release(), {
+      quietMs: options.resequenceQuietMs,
+      busy: options.writesInProgress ?? (() => this.writing > 0),
+      paused: options.storesDown,
+    });
     this.maxMessageBytes = options.maxMessageBytes ?? 256 * 1024;
     this.metrics = options.metrics;
+  }
+
+  /** Messages on their way to the sinks (released by the resequencer, not yet stored). */
+  get writing(): number {
+    return this.inFlight.size - this.resequencer.waiting;
   }
 
   /** Loads what the sink already holds, so a restart does not store anything twice. */

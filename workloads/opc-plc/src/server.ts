@@ -1,17 +1,12 @@
 // The PLC simulator's OPC UA server: initialize, build the address space from the node
 // catalogue, start, then drive every variable from its clock. stop() is bounded.
 import { mkdirSync } from 'node:fs';
-import {
-  DataType,
-  MessageSecurityMode,
-  OPCUACertificateManager,
-  OPCUAServer,
-  SecurityPolicy,
-  StatusCodes,
-  type Namespace,
-  type UAObject,
-  type UAVariable,
-} from 'node-opcua';
+import type { Namespace, UAObject, UAVariable } from 'node-opcua-address-space';
+import { OPCUACertificateManager } from 'node-opcua-certificate-manager';
+// Not the node-opcua umbrella (see opc-publisher/src/endpoint.ts); the basic types as
+// node-opcua-client re-exports them, since node-opcua-server loads the client anyway.
+import { DataType, MessageSecurityMode, SecurityPolicy, StatusCodes } from 'node-opcua-client';
+import { OPCUAServer } from 'node-opcua-server';
 import { createLogger, type Logger } from '../../shared/src/log.js';
 import type { PlcConfig } from './config.js';
 import { startClock, type SteadyClock } from './clock.js';

@@ -3,7 +3,8 @@
 // published one at a time, in order; the queue in front of publish is bounded and its overflow
 // is counted and logged, never silent.
 import { mkdirSync } from 'node:fs';
-import { OPCUACertificateManager, type DataValue } from 'node-opcua';
+import { OPCUACertificateManager } from 'node-opcua-certificate-manager';
+import type { DataValue } from 'node-opcua-client';
 import type { Logger } from '../../shared/src/log.js';
 import { Batcher } from './batcher.js';
 import { EndpointSubscriber, type EndpointEvents, type EndpointSpec } from './endpoint.js';

@@ -1,6 +1,6 @@
 // node-opcua DataValues to the JSON fields of a DataSetMessage: JSON values (numbers stay
 // numbers, booleans booleans), following the OPC UA JSON encoding where JSON has no native form.
-import { DataType, VariantArrayType, type DataValue, type Variant } from 'node-opcua';
+import { DataType, VariantArrayType, type DataValue, type Variant } from 'node-opcua-client';
 import type { DataSetField, JsonValue } from './networkmessage.js';
 
 export function fieldFromDataValue(dv: DataValue): DataSetField {

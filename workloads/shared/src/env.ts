@@ -79,6 +79,13 @@ export interface CommonConfig {
   topic: string;
   /** Where the producer report (sent counts) is written at shutdown; optional. */
   reportFile?: string;
+  /**
+   * Messages per Dapr bulk publish request (PUBLISH_BATCH_MAX); 1: one request per message.
+   * daprd publishes a request's entries concurrently, so they can reach the broker shuffled
+   * within the request: 10 keeps that inside what the gateway's resequencer puts back (with 100,
+   * at 4,000 msg/s, 20 % of the messages were stored out of order; with 10, none).
+   */
+  publishBatchMax: number;
 }
 
 export function readCommon(env: EnvReader, defaultSource: string): CommonConfig {
@@ -90,5 +97,6 @@ export function readCommon(env: EnvReader, defaultSource: string): CommonConfig 
     pubsubName: env.string('PUBSUB_NAME', 'pubsub'),
     topic: env.string('TOPIC', 'telemetry'),
     reportFile: env.optionalString('EDGE_REPORT_FILE'),
+    publishBatchMax: env.int('PUBLISH_BATCH_MAX', 10, 1, 1_000),
   };
 }

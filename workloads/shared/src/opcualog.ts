@@ -1,6 +1,6 @@
 // node-opcua prints its own warnings and errors; route them into our JSON log lines instead.
 import { format } from 'node:util';
-import { setDebugLogger, setErrorLogger, setWarningLogger } from 'node-opcua';
+import { setDebugLogger, setErrorLogger, setWarningLogger } from 'node-opcua-client'; // node-opcua-debug's, re-exported
 import type { Logger } from './log.js';
 
 // Node 20 notice about RSA PKCS#1 v1.5 (CVE-2023-46809): only Basic128Rsa15 uses it, and we never
