@@ -54,8 +54,6 @@ const PUBLISH_TIMEOUT_MS = 30_000;
 const SIDECAR_WAIT_MS = 120_000;
 /** A bulk request's events stay well under daprd's default 4 MiB body limit. */
 const BULK_MAX_BYTES = 1024 * 1024;
-/** Bulk requests out at once: the next batch forms while one is out. */
-const BULK_MAX_REQUESTS = 1;
 
 export class TelemetryPublisher {
   private readonly base: string;
@@ -80,7 +78,7 @@ export class TelemetryPublisher {
     this.attributes = { source: config.source };
     const path = `${encodeURIComponent(config.pubsubName)}/${encodeURIComponent(config.topic)}?metadata.rawPayload=true`;
     this.bulk = config.publishBatchMax > 1
-      ? new BulkPublisher(`http://${config.daprHost}:${config.daprHttpPort}/v1.0-alpha1/publish/bulk/${path}`, { maxMessages: config.publishBatchMax, maxBytes: BULK_MAX_BYTES, maxRequests: BULK_MAX_REQUESTS, timeoutMs: PUBLISH_TIMEOUT_MS })
+      ? new BulkPublisher(`http://${config.daprHost}:${config.daprHttpPort}/v1.0-alpha1/publish/bulk/${path}`, { maxMessages: config.publishBatchMax, maxBytes: BULK_MAX_BYTES, timeoutMs: PUBLISH_TIMEOUT_MS })
       : undefined;
   }
 
