@@ -232,6 +232,8 @@ function minimalValues(chart: AppChart): Record<string, unknown> {
       const { level, workload } = placed(chart);
       const values: Record<string, unknown> = { level: { name: level.name }, env: workloadEnv(workload) };
       if (chart === 'opc-publisher') values.publishedNodes = publishedNodes;
+      // As render.ts does: the chart sets OPC_PORT from opc.port, so the two must agree.
+      if (chart === 'opc-plc' && typeof workload.config.port === 'number') values.opc = { port: workload.config.port };
       return values;
     }
   }

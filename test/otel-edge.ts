@@ -21,7 +21,9 @@ export async function startDefaultEdgeWithOtel(c: Cleanup, opts: { sensorCount: 
   let text = readFileSync(DEFAULT_TOPOLOGY_FILE, 'utf8');
   const brokerPorts = text.match(/workloadPort: \d+, childPort: \d+/g) ?? [];
   for (const fixed of brokerPorts) text = text.replace(fixed, `workloadPort: ${await freePort()}, childPort: ${await freePort()}`);
-  text = text.replace(/port: 50000/, `port: ${await freePort()}`);
+  const plcPort = /port: \d+, fastNodes/;
+  if (!plcPort.test(text)) throw new Error('the default topology changed: update test/otel-edge.ts');
+  text = text.replace(plcPort, `port: ${await freePort()}, fastNodes`);
   text = text.replace(/config: \{ intervalMs: 100 \}/, `config: { intervalMs: ${opts.sensorIntervalMs}, count: ${opts.sensorCount} }`);
   if (brokerPorts.length !== 3 || !text.includes(`count: ${opts.sensorCount}`)) throw new Error('the default topology changed: update test/otel-edge.ts');
   const topology = parseTopology(text, 'default topology, free ports');

@@ -6,6 +6,7 @@ import { freePort } from '../common/proc.js';
 import { toolPath } from '../common/tools.js';
 import { loadOrCreateCredentials } from '../config/credentials.js';
 import { buildLocalPlan } from '../local/plan.js';
+import { checkFixedPorts } from '../local/port-check.js';
 import { ensureBrokerPki, pkiDirOf } from '../pki/broker-pki.js';
 import { BrokerMonitor } from '../local/monitor.js';
 import { LocalEdge, writePlanFiles, type TopicWatch } from '../local/run.js';
@@ -40,6 +41,9 @@ export async function up(opts: UpOptions): Promise<number> {
   if (opts.target === 'netns') return upNetns(opts);
   const topology = loadTopology(opts.topologyFile);
   const dataDir = resolve(opts.dataDir);
+  const ports = await checkFixedPorts(topology, '127.0.0.1');
+  for (const warning of ports.warnings) say(`warning: ${warning}`);
+  if (ports.problems.length > 0) throw new Error(`the local target cannot start:\n  ${ports.problems.join('\n  ')}`);
   const creds = loadOrCreateCredentials(topology, join(dataDir, 'secrets', 'credentials.json'));
   const pki = await ensureBrokerPki(topology, pkiDirOf(dataDir), () => ['127.0.0.1']);
   const plan = await buildLocalPlan(topology, creds, {

@@ -14,7 +14,7 @@ import { renderAclFile, renderMosquittoConf, renderPasswordFile } from '../confi
 import { renderSquidConf } from '../config/squid.js';
 import { levelByName, parentFirst, queueBounds, usesDapr, type Level, type Topology, type Workload } from '../topology/model.js';
 import { workloadEnv } from '../topology/workload-env.js';
-import { readPlcConfig } from '../../workloads/opc-plc/src/config.js';
+import { DEFAULT_OPC_PORT, readPlcConfig } from '../../workloads/opc-plc/src/config.js';
 import { publishedNodesForConfig } from '../../workloads/opc-plc/src/publishednodes.js';
 import { imageRef, refString, type BundleInputs, type ImageRef } from './inputs.js';
 import { renderGatewaySinks, type GatewaySinksRender } from './gateway-sinks.js';
@@ -268,7 +268,7 @@ function workloadRelease(inputs: BundleInputs, level: Level, w: Workload, namesp
       values.publishedNodes = JSON.stringify([{ EndpointUrl: w.config.endpointUrl, UseSecurity: false, OpcNodes: [] }]);
     }
   }
-  if (w.type === 'opc-plc') values.opc = { port: Number(w.config.port ?? 50000) };
+  if (w.type === 'opc-plc') values.opc = { port: Number(w.config.port ?? DEFAULT_OPC_PORT) };
   if (sinks) Object.assign(values, sinks.values);
   // The sidecar's own broker URL Secret (made with its pub/sub component): see session-release.ts.
   if (w.type === 'data-gateway') values.sessionRelease = { urlSecret: { name: brokerUrlSecretName(w.name), key: 'url' } };

@@ -4,7 +4,7 @@
 // files alone and the next `edge up` uses them.
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { waitFor } from '../common/proc.js';
+import { WaitAborted, waitFor } from '../common/proc.js';
 import { pkiDirOf, rotateBrokerPki, type ListenerHosts, type RotationPhase } from '../pki/broker-pki.js';
 import type { Topology } from '../topology/model.js';
 import type { LocalEdge, Progress } from './run.js';
@@ -72,7 +72,10 @@ export async function requestRotation(dataDir: string, keepCa: boolean, timeoutM
   process.kill(pid, 'SIGUSR2');
   let answer: RotationAnswer | undefined;
   await waitFor(`the running edge (pid ${pid}) to finish the rotation`, () => {
-    if (!existsSync(files.answer)) return false;
+    if (!existsSync(files.answer)) {
+      if (runningEdgePid(dataDir) !== pid) throw new WaitAborted(`the running edge (pid ${pid}) stopped before it answered the rotation; its output says why`);
+      return false;
+    }
     const a = JSON.parse(readFileSync(files.answer, 'utf8')) as RotationAnswer;
     if (a.id !== request.id) return false;
     answer = a;

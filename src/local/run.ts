@@ -11,6 +11,7 @@ import type { CollectorPlan } from './otel-plan.js';
 import { SinkAccounting, type ProducerRun } from './summary.js';
 import { LocalStores } from './gateway-stores.js';
 import { bridgeClientId } from '../config/mosquitto.js';
+import { DEFAULT_OPC_PORT } from '../../workloads/opc-plc/src/config.js';
 
 export interface Progress {
   (msg: string): void;
@@ -197,7 +198,7 @@ export class LocalEdge {
       await this.waitForSubscription(w);
     }
     if (w.workload.type === 'opc-plc') {
-      const port = Number(w.app.env.OPC_PORT ?? 50000);
+      const port = Number(w.app.env.OPC_PORT ?? DEFAULT_OPC_PORT);
       await waitFor(`${w.app.name} listening on ${port}`, async () => (this.check(), this.probe.tcp(w.level.name, w.app.env.OPC_HOSTNAME ?? '127.0.0.1', port)), 30_000);
     }
   }

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import yaml from 'js-yaml';
 import { knownConfigKeys, workloadEnv } from './workload-env.js';
 import { resolveRouting } from '../../workloads/data-gateway/src/routes.js';
+import { DEFAULT_OPC_PORT } from '../../workloads/opc-plc/src/config.js';
 import { DEFAULT_EGRESS, WORKLOAD_TYPES, type Egress, type Level, type StoreAndForward, type Topology, type Workload, type WorkloadConfig, type WorkloadType } from './model.js';
 
 export class TopologyError extends Error {
@@ -215,19 +216,9 @@ export function validateTopology(t: Topology, problems: string[]): void {
   for (const cycle of findCycles(t)) problems.push(`parent cycle: ${cycle.join(' -> ')}; the parent links must form a tree rooted at the top level`);
 
   const ports = new Map<number, string[]>();
-  const claim = (port: number, who: string): void => {
-    if (port) ports.set(port, [...(ports.get(port) ?? []), who]);
-  };
+  for (const { port, who } of fixedPorts(t)) ports.set(port, [...(ports.get(port) ?? []), who]);
   const workloadNames = new Map<string, string[]>();
-  for (const level of t.levels) {
-    claim(level.broker.workloadPort, `${level.name} broker workloadPort`);
-    claim(level.broker.childPort, `${level.name} broker childPort`);
-    if (level.proxy) claim(level.proxy.port, `${level.name} proxy port`);
-    for (const w of level.workloads) {
-      workloadNames.set(w.name, [...(workloadNames.get(w.name) ?? []), level.name]);
-      if (typeof w.config.port === 'number') claim(w.config.port, `${level.name}/${w.name} port`);
-    }
-  }
+  for (const level of t.levels) for (const w of level.workloads) workloadNames.set(w.name, [...(workloadNames.get(w.name) ?? []), level.name]);
   for (const [port, users] of ports) if (users.length > 1) problems.push(`port ${port} is claimed by ${users.join(' and ')}: give each its own port`);
   for (const [name, levels] of workloadNames) {
     if (levels.length > 1) problems.push(`workload name "${name}" is used ${levels.length} times (levels ${levels.join(', ')}): give each instance its own \`name\``);
@@ -280,4 +271,25 @@ function findCycles(t: Topology): string[][] {
     }
   }
   return cycles;
+}
+
+/**
+ * Every port the topology fixes (brokers, proxies, workload listeners), with who claims it and
+ * where to change it. The local target binds them all on one host.
+ */
+export function fixedPorts(t: Topology): Array<{ port: number; who: string; setting: string }> {
+  const out: Array<{ port: number; who: string; setting: string }> = [];
+  const claim = (port: number | undefined, who: string, setting: string): void => {
+    if (port) out.push({ port, who, setting });
+  };
+  for (const level of t.levels) {
+    claim(level.broker.workloadPort, `${level.name} broker workloadPort`, `levels[${level.name}].broker.workloadPort`);
+    claim(level.broker.childPort, `${level.name} broker childPort`, `levels[${level.name}].broker.childPort`);
+    if (level.proxy) claim(level.proxy.port, `${level.name} proxy port`, `levels[${level.name}].proxy.port`);
+    for (const w of level.workloads) {
+      const port = typeof w.config.port === 'number' ? w.config.port : w.type === 'opc-plc' ? DEFAULT_OPC_PORT : undefined;
+      claim(port, `${level.name}/${w.name} port`, `levels[${level.name}].workloads[${w.name}].config.port`);
+    }
+  }
+  return out;
 }

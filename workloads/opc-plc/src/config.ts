@@ -3,6 +3,9 @@ import { join } from 'node:path';
 import { EnvReader } from '../../shared/src/env.js';
 import { COUNTER_TYPES, type CounterType } from './simulation.js';
 
+/** The port when OPC_PORT is not given (the port Microsoft's opc-plc listens on). */
+export const DEFAULT_OPC_PORT = 50000;
+
 export const SECURITY_MODES = ['None', 'SignAndEncrypt'] as const;
 export type SecurityModeName = (typeof SECURITY_MODES)[number];
 
@@ -77,7 +80,7 @@ export function readPlcConfig(env: NodeJS.ProcessEnv = process.env): PlcConfig {
   const config: PlcConfig = {
     source,
     levelName: r.string('EDGE_LEVEL', 'l2'),
-    port: r.int('OPC_PORT', 50000, 1, 65535),
+    port: r.int('OPC_PORT', DEFAULT_OPC_PORT, 1, 65535),
     hostname,
     bindHost: r.string('OPC_BIND_HOST', hostname),
     security,
