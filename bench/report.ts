@@ -39,6 +39,8 @@ export interface PipelineResult extends Common {
     sustainedMeans?: string;
     /** The runs above the latency table's rates, each series until one was not sustained. */
     search?: { pipeline: LatencyRun[]; raw: LatencyRun[] };
+    /** The offered rate at which each series' climb stopped (not sustained); null: never stopped. */
+    notSustainedAt?: { pipeline: number | null; raw: number | null };
   };
   /** `rate`: the offered msg/s the footprint was measured at. */
   p3: { rate: number | null; peakRssMb: Record<string, number> };
@@ -156,10 +158,14 @@ function isWorkload(processName: string): boolean {
   return !/\/(daprd|mosquitto)$/.test(processName);
 }
 
-/** When the highest rate tried was still sustained, the series' ceiling was not found. */
-function ceilingNote(p: PipelineResult, key: 'pipeline' | 'raw'): string {
-  const last = p.p1.search?.[key].at(-1);
-  const best = key === 'pipeline' ? p.p1.pipelineMsgPerS : p.p1.rawChainMsgPerS;
+/** Where a series' ceiling lies: below the rate its climb stopped at, or above every rate tried. */
+export function ceilingNote(p1: PipelineResult['p1'], key: 'pipeline' | 'raw'): string {
+  const stoppedAt = p1.notSustainedAt?.[key];
+  if (stoppedAt) return ` (not sustained at ${stoppedAt}: the ceiling lies between)`;
+  if (p1.notSustainedAt) return ' (the highest rate tried: its ceiling is higher)';
+  // Older results without notSustainedAt: only the search's own runs are known.
+  const last = p1.search?.[key].at(-1);
+  const best = key === 'pipeline' ? p1.pipelineMsgPerS : p1.rawChainMsgPerS;
   return last && last.achievedPerS === best ? ' (the highest rate tried: its ceiling is higher)' : '';
 }
 
@@ -176,8 +182,8 @@ function pipelineSections(p: PipelineResult | undefined): string[] {
     ...table(
       ['figure', 'measured', 'target', 'result'],
       [
-        ['pipeline msg/s sustained', `${p.p1.pipelineMsgPerS}${ceilingNote(p, 'pipeline')}`, NONE, NONE],
-        ['raw chain msg/s sustained', `${p.p1.rawChainMsgPerS}${ceilingNote(p, 'raw')}`, NONE, NONE],
+        ['pipeline msg/s sustained', `${p.p1.pipelineMsgPerS}${ceilingNote(p.p1, 'pipeline')}`, NONE, NONE],
+        ['raw chain msg/s sustained', `${p.p1.rawChainMsgPerS}${ceilingNote(p.p1, 'raw')}`, NONE, NONE],
         ['pipeline / raw chain', fmt(p.p1.ratio, 2), `>= ${TARGETS.p1MinRatio}`, verdict(p.p1.ratio === null ? undefined : p.p1.ratio >= TARGETS.p1MinRatio)],
       ],
     ),

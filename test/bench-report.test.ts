@@ -199,6 +199,15 @@ test('summary.md: a series still sustained at the highest rate tried says its ce
   assert.equal(rowOf(md, 'pipeline msg/s sustained'), ['pipeline msg/s sustained', '2000', NONE, NONE]);
 });
 
+test('summary.md: a climb that stopped at a rate already in the latency table names it as the bound', () => {
+  const run = (offeredPerS: number, achievedPerS: number) => ({ offeredPerS, achievedPerS, lost: 0, p50Ms: 1, p90Ms: 2, p99Ms: 3 });
+  // The pipeline's search added 2500..4000, all sustained, and stopped at 5000, measured before it.
+  const p1 = { pipelineMsgPerS: 4052, rawChainMsgPerS: 19998, ratio: 0.2, search: { pipeline: [run(4000, 4052)], raw: [run(20000, 19998)] }, notSustainedAt: { pipeline: 5000, raw: null } };
+  const md = summaryMarkdown({ pipeline: { ...pipeline, p1 } });
+  assert.equal(rowOf(md, 'pipeline msg/s sustained')[1], '4052 (not sustained at 5000: the ceiling lies between)');
+  assert.equal(rowOf(md, 'raw chain msg/s sustained')[1], '19998 (the highest rate tried: its ceiling is higher)');
+});
+
 test('summary.md: every figure with its target and the right mark', () => {
   const md = summaryMarkdown(results);
   assert.match(md, /Machine: 2 cores \(AMD EPYC\), 24 GiB, Linux 6\.18\.44\./);
