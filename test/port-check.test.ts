@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { freePort } from '../src/common/proc.js';
@@ -61,7 +62,17 @@ test('a free port inside the ephemeral range is a warning, not a refusal', async
   assert.equal(result.problems, []);
   assert.is(result.warnings.length, 1);
   assert.match(result.warnings[0]!, /ephemeral range .*prefer a port below/);
-  assert.ok(ephemeralPortRange() === undefined || ephemeralPortRange()![0] > 1024, 'the range reads as two ports');
+});
+
+test('the ephemeral range is read from the kernel file as two ports; an unreadable file means no range', async () => {
+  await withCleanup(async (c) => {
+    const dir = c.dir('port-range');
+    writeFileSync(join(dir, 'range'), '32768\t60999\n');
+    assert.equal(ephemeralPortRange(join(dir, 'range')), [32768, 60999]);
+    writeFileSync(join(dir, 'garbage'), 'none\n');
+    assert.is(ephemeralPortRange(join(dir, 'garbage')), undefined);
+    assert.is(ephemeralPortRange(join(dir, 'missing')), undefined);
+  });
 });
 
 test('`edge certs rotate` stops waiting as soon as the edge it asked has exited', async () => {
