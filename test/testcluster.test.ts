@@ -5,9 +5,10 @@ import * as assert from 'uvu/assert';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AppsV1Api, BatchV1Api, CoreV1Api, KubeConfig, type V1PodTemplateSpec } from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, AppsV1Api, BatchV1Api, CoreV1Api, KubeConfig, type V1PodTemplateSpec } from '@kubernetes/client-node';
 import { waitFor } from '../src/common/proc.js';
-import { pidAlive, serverVersion, startTestCluster } from '../src/testcluster/cluster.js';
+import { KWOK_CIDR, pidAlive, serverVersion, startTestCluster } from '../src/testcluster/cluster.js';
+import { listGuards } from '../src/testcluster/guard.js';
 import { ETCD_VERSION, HELM_VERSION, K8S_VERSION, KWOK_VERSION } from '../src/testcluster/versions.js';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -110,5 +111,77 @@ test('control plane: Deployment, StatefulSet, DaemonSet and Job reach Ready/Comp
   assert.not.ok(existsSync(cluster.dir), `${cluster.dir} left behind`);
   console.log(`  whole test ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 });
+
+test('kwok tier: a call the API server makes to a fake pod or Service address is refused on this machine', async () => {
+  const guardsBefore = listGuards().map((g) => g.id);
+  const cluster = await startTestCluster({ nodes: 1 });
+  try {
+    const guard = listGuards().find((g) => g.pid === process.pid && !guardsBefore.includes(g.id));
+    assert.ok(guard, 'the cluster installed its guard');
+    const kc = new KubeConfig();
+    kc.loadFromFile(cluster.kubeconfigPath);
+    const core = kc.makeApiClient(CoreV1Api);
+    const apps = kc.makeApiClient(AppsV1Api);
+    const admission = kc.makeApiClient(AdmissionregistrationV1Api);
+    const namespace = 'guarded';
+    await core.createNamespace({ body: { metadata: { name: namespace, labels: { guarded: 'yes' } } } });
+    await waitFor('ServiceAccount guarded/default', async () => Boolean(await core.readNamespacedServiceAccount({ name: 'default', namespace })), READY_WITHIN_MS);
+    await apps.createNamespacedDeployment({ namespace, body: { metadata: { name: 'hook' }, spec: { replicas: 1, selector: { matchLabels: { app: 'hook' } }, template: podTemplate('hook') } } });
+    await core.createNamespacedService({ namespace, body: { metadata: { name: 'hook' }, spec: { selector: { app: 'hook' }, ports: [{ port: 443 }] } } });
+    let podIp = '';
+    await waitFor('the fake pod has an address', async () => {
+      podIp = (await core.listNamespacedPod({ namespace })).items[0]?.status?.podIP ?? '';
+      return podIp !== '';
+    }, READY_WITHIN_MS, 250);
+    assert.ok(inCidr(podIp, KWOK_CIDR), `kwok's pod address ${podIp} is inside the guarded ${KWOK_CIDR}`);
+
+    const service = (await core.readNamespacedService({ name: 'hook', namespace })).spec?.clusterIP ?? '';
+    // One webhook at a time: by URL to the pod's address, then by Service (its ClusterIP).
+    for (const [what, clientConfig] of [
+      [`pod address ${podIp}`, { url: `https://${podIp}:443/validate` }],
+      [`Service ${service}`, { service: { name: 'hook', namespace, path: '/validate', port: 443 } }],
+    ] as const) {
+      await admission.createValidatingWebhookConfiguration({
+        body: {
+          metadata: { name: 'guarded-hook' },
+          webhooks: [{
+            name: 'guarded.edge.test',
+            clientConfig,
+            rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['configmaps'] }],
+            namespaceSelector: { matchLabels: { guarded: 'yes' } },
+            failurePolicy: 'Fail',
+            sideEffects: 'None',
+            admissionReviewVersions: ['v1'],
+            timeoutSeconds: 10,
+          }],
+        },
+      });
+      const started = Date.now();
+      let message = '';
+      await waitFor(`the webhook to ${what} is called`, async () => {
+        try {
+          await core.createNamespacedConfigMap({ namespace, body: { metadata: { generateName: 'probe-' } } });
+          message = 'admitted';
+        } catch (err) {
+          message = err instanceof Error ? err.message : String(err);
+        }
+        return /failed calling webhook/.test(message);
+      }, READY_WITHIN_MS, 250);
+      assert.match(message, /connection refused/, `the call to ${what} is refused locally: ${message.slice(0, 300)}`);
+      assert.ok(Date.now() - started < 9_000, 'refused at once, not after the webhook timeout');
+      await admission.deleteValidatingWebhookConfiguration({ name: 'guarded-hook' });
+    }
+  } finally {
+    await cluster.stop();
+  }
+  assert.equal(listGuards().map((g) => g.id), guardsBefore, 'the guard is removed with the cluster');
+});
+
+function inCidr(ip: string, cidr: string): boolean {
+  const [base, bits] = cidr.split('/');
+  const n = (a: string) => a.split('.').reduce((acc, o) => acc * 256 + Number(o), 0);
+  const size = 2 ** (32 - Number(bits));
+  return Math.floor(n(ip) / size) === Math.floor(n(base!) / size);
+}
 
 test.run();

@@ -21,7 +21,7 @@ async function leaf(dir: string, name: string, subject: string, usage: 'serverAu
   return [out.cert, out.key];
 }
 
-export async function makePki(dir: string, serviceIp: string): Promise<ClusterPki> {
+export async function makePki(dir: string, serviceIp: string, extraSans: string[] = []): Promise<ClusterPki> {
   const caCert = join(dir, 'ca.crt');
   const caKey = join(dir, 'ca.key');
   await makeCa({ cert: caCert, key: caKey }, 'edge-testcluster-ca');
@@ -30,7 +30,7 @@ export async function makePki(dir: string, serviceIp: string): Promise<ClusterPk
   const [[apiserverCert, apiserverKey], [adminCert, adminKey]] = await Promise.all([
     leaf(dir, 'apiserver', '/CN=kube-apiserver', 'serverAuth', [
       'IP:127.0.0.1', `IP:${serviceIp}`, 'DNS:localhost', 'DNS:kubernetes', 'DNS:kubernetes.default',
-      'DNS:kubernetes.default.svc', 'DNS:kubernetes.default.svc.cluster.local',
+      'DNS:kubernetes.default.svc', 'DNS:kubernetes.default.svc.cluster.local', ...extraSans,
     ]),
     // system:masters: the admin bypasses authorization, as kube-controller-manager and
     // kube-scheduler here use the same credentials.
@@ -41,8 +41,30 @@ export async function makePki(dir: string, serviceIp: string): Promise<ClusterPk
   return { caCert, caKey, apiserverCert, apiserverKey, saKey, saPub, adminCert, adminKey };
 }
 
+export interface NodePki {
+  /** The node's identity toward the API server (group system:nodes, for the Node authorizer). */
+  clientCert: string;
+  clientKey: string;
+  /** Kubelet's serving certificate for its address (logs, exec, port-forward). */
+  servingCert: string;
+  servingKey: string;
+}
+
+export async function makeNodePki(dir: string, nodeName: string, nodeIp: string): Promise<NodePki> {
+  const [[clientCert, clientKey], [servingCert, servingKey]] = await Promise.all([
+    leaf(dir, 'kubelet-client', `/O=system:nodes/CN=system:node:${nodeName}`, 'clientAuth'),
+    leaf(dir, 'kubelet-serving', `/CN=${nodeName}`, 'serverAuth', [`IP:${nodeIp}`, `DNS:${nodeName}`]),
+  ]);
+  return { clientCert, clientKey, servingCert, servingKey };
+}
+
 /** A self-contained kubeconfig (certificates embedded) for `server`. */
-export async function writeKubeconfig(path: string, server: string, pki: ClusterPki, name = 'edge-testcluster'): Promise<void> {
+export async function writeKubeconfig(
+  path: string,
+  server: string,
+  pki: Pick<ClusterPki, 'caCert' | 'adminCert' | 'adminKey'>,
+  name = 'edge-testcluster',
+): Promise<void> {
   const b64 = async (file: string) => (await readFile(file)).toString('base64');
   const [ca, cert, key] = await Promise.all([b64(pki.caCert), b64(pki.adminCert), b64(pki.adminKey)]);
   const text = [
