@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds the binaries of the Kubernetes test control plane (src/testcluster) from the
-# Go module proxy and caches them outside the repo:
+# Builds the binaries of the Kubernetes test control plane (src/testcluster) and of its real
+# node from the Go module proxy and caches them outside the repo:
 #   $EDGE_TOOLS_DIR/bin/{etcd,kube-apiserver,kube-controller-manager,kube-scheduler,kubectl,kwok,helm}
+#   $EDGE_TOOLS_DIR/bin/{kubelet,kube-proxy}
 # Idempotent: a tool whose pinned inputs did not change prints `cached` and is not rebuilt.
 # Nothing is written inside the repo (tools/k8s/go.mod and go.sum are read-only here).
 #
@@ -21,7 +22,7 @@ EDGE_TOOLS_DIR=${EDGE_TOOLS_DIR:-$HOME/.cache/edge-tools}
 BIN=$EDGE_TOOLS_DIR/bin
 STAMPS=$EDGE_TOOLS_DIR/stamps
 MODDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/k8s" && pwd)
-ALL_TOOLS="etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm"
+ALL_TOOLS="etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm kubelet kube-proxy"
 TOOLS=${K8S_TOOLS:-$ALL_TOOLS}
 
 # Use the Go on this machine; never download a toolchain. Static, reproducible binaries.
@@ -69,17 +70,41 @@ key() {
   esac
 }
 
+# retry <cmd...>: the module proxy fails now and then; a second try (after a short pause) is
+# cheap because whatever compiled before the failure is in the Go build cache.
+retry() {
+  local n
+  for n in 1 2 3; do
+    "$@" && return 0
+    [[ $n == 3 ]] && return 1
+    echo "  (failed; retrying in $((n * 10)) s)" >&2
+    sleep $((n * 10))
+  done
+}
+
+# The wrapper module's dependencies, fetched once per run before the first build that needs them.
+fetched=0
+fetch_wrapper_modules() {
+  [[ $fetched == 1 ]] && return 0
+  (cd "$MODDIR" && retry go mod download)
+  fetched=1
+}
+
 build() {
   local tool=$1 tmp
   tmp=$(mktemp -d "$EDGE_TOOLS_DIR/.build.XXXXXX")
   case $tool in
     # -mod=readonly: go.mod/go.sum are never rewritten by a build.
-    etcd) go build -C "$MODDIR" -mod=readonly "${BUILD_FLAGS[@]}" -ldflags "-s -w" -o "$tmp/$tool" ./cmd/etcd ;;
-    kube-apiserver | kube-controller-manager | kube-scheduler | kubectl)
+    etcd)
+      fetch_wrapper_modules
+      go build -C "$MODDIR" -mod=readonly "${BUILD_FLAGS[@]}" -ldflags "-s -w" -o "$tmp/$tool" ./cmd/etcd ;;
+    # kubelet and kube-proxy too build with CGO_ENABLED=0 (upstream's release builds are static as well).
+    kube-apiserver | kube-controller-manager | kube-scheduler | kubectl | kubelet | kube-proxy)
+      fetch_wrapper_modules
       go build -C "$MODDIR" -mod=readonly "${BUILD_FLAGS[@]}" -ldflags "-s -w ${k8s_ldflags}" -o "$tmp/$tool" "./cmd/$tool" ;;
     # go install pkg@version: the module's own go.mod and go.sum, checked against the checksum database.
-    kwok) (cd "$tmp" && GOBIN="$tmp" go install "${BUILD_FLAGS[@]}" -ldflags "-s -w ${kwok_ldflags}" "sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}") ;;
-    helm) (cd "$tmp" && GOBIN="$tmp" go install "${BUILD_FLAGS[@]}" -ldflags "-s -w ${helm_ldflags}" "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}") ;;
+    kwok) (cd "$tmp" && GOBIN="$tmp" retry go install "${BUILD_FLAGS[@]}" -ldflags "-s -w ${kwok_ldflags}" "sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}") ;;
+    helm) (cd "$tmp" && GOBIN="$tmp" retry go install "${BUILD_FLAGS[@]}" -ldflags "-s -w ${helm_ldflags}" "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}") ;;
     *) echo "unknown tool: $tool" >&2; rm -rf "$tmp"; return 1 ;;
   esac
   mv -f "$tmp/$tool" "$BIN/$tool"
