@@ -9,18 +9,24 @@ import { AdmissionregistrationV1Api, AppsV1Api, BatchV1Api, CoreV1Api, KubeConfi
 import { waitFor } from '../src/common/proc.js';
 import { KWOK_CIDR, pidAlive, serverVersion, startTestCluster } from '../src/testcluster/cluster.js';
 import { listGuards } from '../src/testcluster/guard.js';
-import { ETCD_VERSION, HELM_VERSION, K8S_VERSION, KWOK_VERSION } from '../src/testcluster/versions.js';
+import { COREDNS_VERSION, ETCD_VERSION, HELM_VERSION, K8S_VERSION, KUBE_ROUTER_VERSION, KWOK_VERSION, PAUSE_VERSION } from '../src/testcluster/versions.js';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const READY_WITHIN_MS = 60_000;
 
-test('the pins in versions.ts match tools/build-k8s-tools.sh', () => {
-  const script = readFileSync(join(repo, 'tools', 'build-k8s-tools.sh'), 'utf8');
-  const pin = (name: string) => script.match(new RegExp(`^${name}=(\\S+)`, 'm'))?.[1];
+test('the pins in versions.ts match tools/build-k8s-tools.sh and tools/build-node-images.sh', () => {
+  const pinIn = (file: string) => {
+    const script = readFileSync(join(repo, 'tools', file), 'utf8');
+    return (name: string) => script.match(new RegExp(`^${name}=(\\S+)`, 'm'))?.[1];
+  };
+  const pin = pinIn('build-k8s-tools.sh');
   assert.is(pin('K8S_VERSION'), K8S_VERSION);
   assert.is(pin('ETCD_VERSION'), ETCD_VERSION);
   assert.is(pin('KWOK_VERSION'), KWOK_VERSION);
   assert.is(pin('HELM_VERSION'), HELM_VERSION);
+  assert.is(pin('COREDNS_VERSION'), COREDNS_VERSION);
+  assert.is(pin('KUBE_ROUTER_VERSION'), KUBE_ROUTER_VERSION);
+  assert.is(pinIn('build-node-images.sh')('PAUSE_VERSION'), PAUSE_VERSION);
 });
 
 function podTemplate(app: string): V1PodTemplateSpec {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds the binaries of the Kubernetes test control plane (src/testcluster) from the
-# Go module proxy and caches them outside the repo:
+# Builds the binaries of the Kubernetes test control plane (src/testcluster) and of its real
+# node from the Go module proxy and caches them outside the repo:
 #   $EDGE_TOOLS_DIR/bin/{etcd,kube-apiserver,kube-controller-manager,kube-scheduler,kubectl,kwok,helm}
+#   $EDGE_TOOLS_DIR/bin/{kubelet,kube-proxy,coredns,kube-router}
 # Idempotent: a tool whose pinned inputs did not change prints `cached` and is not rebuilt.
 # Nothing is written inside the repo (tools/k8s/go.mod and go.sum are read-only here).
 #
@@ -15,13 +16,15 @@ K8S_VERSION=v1.37.2   # k8s.io/kubernetes; every k8s.io/* staging module is repl
 ETCD_VERSION=v3.7.0   # go.etcd.io/etcd/server/v3: the version k8s.io/kubernetes v1.37.2 itself requires
 KWOK_VERSION=v0.8.0   # sigs.k8s.io/kwok
 HELM_VERSION=v3.22.0  # helm.sh/helm/v3 (built against k8s.io/client-go v0.37)
+COREDNS_VERSION=v1.15.0     # github.com/coredns/coredns: the real node's cluster DNS
+KUBE_ROUTER_VERSION=v2.1.0  # github.com/cloudnativelabs/kube-router/v2: NetworkPolicy (firewall only)
 # ------------------------------------------------------------------------------------------
 
 EDGE_TOOLS_DIR=${EDGE_TOOLS_DIR:-$HOME/.cache/edge-tools}
 BIN=$EDGE_TOOLS_DIR/bin
 STAMPS=$EDGE_TOOLS_DIR/stamps
 MODDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/k8s" && pwd)
-ALL_TOOLS="etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm"
+ALL_TOOLS="etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm kubelet kube-proxy coredns kube-router"
 TOOLS=${K8S_TOOLS:-$ALL_TOOLS}
 
 # Use the Go on this machine; never download a toolchain. Static, reproducible binaries.
@@ -56,6 +59,10 @@ helm_ldflags="-X helm.sh/helm/v3/internal/version.version=${HELM_VERSION} -X hel
 helm_ldflags+=" -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=${k8s_minor}"
 helm_ldflags+=" -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=${k8s_minor}"
 kwok_ldflags="-X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION} -X sigs.k8s.io/kwok/pkg/consts.KubeVersion=${K8S_VERSION}"
+# CoreDNS's version is a constant in its source; GitCommit is what `coredns -version` shows after it.
+coredns_ldflags="-X github.com/coredns/coredns/coremain.GitCommit=${COREDNS_VERSION}"
+kube_router_ldflags="-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=${KUBE_ROUTER_VERSION}"
+kube_router_ldflags+=" -X github.com/cloudnativelabs/kube-router/v2/pkg/version.BuildDate=1970-01-01T00:00:00Z"
 
 # key <tool>: everything that determines the binary; a change rebuilds it.
 key() {
@@ -63,10 +70,32 @@ key() {
   case $1 in
     kwok) echo "kwok ${KWOK_VERSION} ${GO_VERSION} ${kwok_ldflags}" ;;
     helm) echo "helm ${HELM_VERSION} ${GO_VERSION} ${helm_ldflags}" ;;
+    coredns) echo "coredns ${COREDNS_VERSION} ${GO_VERSION} ${coredns_ldflags}" ;;
+    kube-router) echo "kube-router ${KUBE_ROUTER_VERSION} ${GO_VERSION} ${kube_router_ldflags}" ;;
     *)
       main=$(sha256sum "$MODDIR/cmd/$1/main.go" | cut -c1-16)
       echo "$1 ${K8S_VERSION} ${ETCD_VERSION} ${GO_VERSION} ${MOD_HASH} ${main} ${k8s_ldflags}" ;;
   esac
+}
+
+# retry <cmd...>: the module proxy fails now and then; a second try (after a short pause) is
+# cheap because whatever compiled before the failure is in the Go build cache.
+retry() {
+  local n
+  for n in 1 2 3; do
+    "$@" && return 0
+    [[ $n == 3 ]] && return 1
+    echo "  (failed; retrying in $((n * 10)) s)" >&2
+    sleep $((n * 10))
+  done
+}
+
+# The wrapper module's dependencies, fetched once per run before the first build that needs them.
+fetched=0
+fetch_wrapper_modules() {
+  [[ $fetched == 1 ]] && return 0
+  (cd "$MODDIR" && retry go mod download)
+  fetched=1
 }
 
 build() {
@@ -74,12 +103,18 @@ build() {
   tmp=$(mktemp -d "$EDGE_TOOLS_DIR/.build.XXXXXX")
   case $tool in
     # -mod=readonly: go.mod/go.sum are never rewritten by a build.
-    etcd) go build -C "$MODDIR" -mod=readonly "${BUILD_FLAGS[@]}" -ldflags "-s -w" -o "$tmp/$tool" ./cmd/etcd ;;
-    kube-apiserver | kube-controller-manager | kube-scheduler | kubectl)
+    etcd)
+      fetch_wrapper_modules
+      go build -C "$MODDIR" -mod=readonly "${BUILD_FLAGS[@]}" -ldflags "-s -w" -o "$tmp/$tool" ./cmd/etcd ;;
+    # kubelet and kube-proxy too build with CGO_ENABLED=0 (upstream's release builds are static as well).
+    kube-apiserver | kube-controller-manager | kube-scheduler | kubectl | kubelet | kube-proxy)
+      fetch_wrapper_modules
       go build -C "$MODDIR" -mod=readonly "${BUILD_FLAGS[@]}" -ldflags "-s -w ${k8s_ldflags}" -o "$tmp/$tool" "./cmd/$tool" ;;
     # go install pkg@version: the module's own go.mod and go.sum, checked against the checksum database.
-    kwok) (cd "$tmp" && GOBIN="$tmp" go install "${BUILD_FLAGS[@]}" -ldflags "-s -w ${kwok_ldflags}" "sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}") ;;
-    helm) (cd "$tmp" && GOBIN="$tmp" go install "${BUILD_FLAGS[@]}" -ldflags "-s -w ${helm_ldflags}" "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}") ;;
+    kwok) (cd "$tmp" && GOBIN="$tmp" retry go install "${BUILD_FLAGS[@]}" -ldflags "-s -w ${kwok_ldflags}" "sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}") ;;
+    helm) (cd "$tmp" && GOBIN="$tmp" retry go install "${BUILD_FLAGS[@]}" -ldflags "-s -w ${helm_ldflags}" "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}") ;;
+    coredns) (cd "$tmp" && GOBIN="$tmp" retry go install "${BUILD_FLAGS[@]}" -ldflags "-s -w ${coredns_ldflags}" "github.com/coredns/coredns@${COREDNS_VERSION}") ;;
+    kube-router) (cd "$tmp" && GOBIN="$tmp" retry go install "${BUILD_FLAGS[@]}" -ldflags "-s -w ${kube_router_ldflags}" "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@${KUBE_ROUTER_VERSION}") ;;
     *) echo "unknown tool: $tool" >&2; rm -rf "$tmp"; return 1 ;;
   esac
   mv -f "$tmp/$tool" "$BIN/$tool"
@@ -88,7 +123,7 @@ build() {
 
 elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { print b - a }'; }
 
-echo "edge k8s tools -> $BIN (${GOVER}; kubernetes ${K8S_VERSION}, etcd ${ETCD_VERSION}, kwok ${KWOK_VERSION}, helm ${HELM_VERSION})"
+echo "edge k8s tools -> $BIN (${GOVER}; kubernetes ${K8S_VERSION}, etcd ${ETCD_VERSION}, kwok ${KWOK_VERSION}, helm ${HELM_VERSION}, coredns ${COREDNS_VERSION}, kube-router ${KUBE_ROUTER_VERSION})"
 total_start=$(date +%s.%N)
 for tool in $TOOLS; do
   want=$(key "$tool")

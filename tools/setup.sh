@@ -4,8 +4,10 @@
 #
 #   npm run setup              what `edge up` (the local target) needs
 #   npm run setup -- --all     also the test toolchain: PostgreSQL, Squid, etcd, the Kubernetes
-#                              control plane, kwok, helm, the OpenTelemetry Collector, and
-#                              everything --images does (what `npm test` needs)
+#                              control plane, kwok, helm, the OpenTelemetry Collector, a real
+#                              node (kubelet, kube-proxy, CoreDNS, kube-router, containerd, runc,
+#                              CNI plugins, the pause and CoreDNS images), and everything
+#                              --images does (what `npm test` needs)
 #   npm run setup -- --images  what `npm run images` needs: buildah, skopeo, debootstrap,
 #                              docker-registry, qemu-user-static (arm64 through binfmt_misc), and
 #                              the base images made from Debian packages and the npm registry
@@ -19,7 +21,7 @@ for arg in "$@"; do
   case "$arg" in
     --all) all=1; images=1 ;;
     --images) images=1 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "setup: unknown option $arg (try --all or --images)" >&2; exit 2 ;;
   esac
 done
@@ -30,6 +32,9 @@ step() { printf '[setup %4ss] %s\n' "$(( $(date +%s) - started ))" "$*"; }
 # --- Debian packages -------------------------------------------------------------------------
 packages=(mosquitto mosquitto-clients openssl iproute2 procps)
 [ "$all" = 1 ] && packages+=(squid postgresql etcd-server)
+# The real test node: its container runtime, CNI plugins, what kube-proxy and kube-router drive,
+# and gcc for the static pause binary.
+[ "$all" = 1 ] && packages+=(containerd runc containernetworking-plugins ipset nftables conntrack gcc libc6-dev)
 [ "$images" = 1 ] && packages+=(buildah skopeo debootstrap docker-registry qemu-user-static util-linux)
 missing=()
 for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
@@ -38,9 +43,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" = 0 ] || { echo "setup: installing ${missing[*]} needs root (run as root, or install them yourself)" >&2; exit 1; }
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  # The packages' own services are not used: every broker/proxy/database runs under our supervision.
+  # The packages' own services are not used: every broker/proxy/database/runtime runs under our
+  # supervision (the tests start their own containerd with their own config).
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  for svc in mosquitto squid postgresql etcd docker-registry; do
+  for svc in mosquitto squid postgresql etcd docker-registry containerd; do
     if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then systemctl disable --now "$svc" >/dev/null 2>&1 || true; fi
   done
 else
@@ -61,8 +67,10 @@ npx --no-install tsc -p tsconfig.json
 step "daprd"
 bash tools/build-daprd.sh
 if [ "$all" = 1 ]; then
-  step "Kubernetes test control plane, kwok, helm"
+  step "Kubernetes test control plane and node, kwok, helm, CoreDNS, kube-router"
   bash tools/build-k8s-tools.sh
+  step "node images (pause, CoreDNS)"
+  bash tools/build-node-images.sh
   step "OpenTelemetry Collector (otelcol-edge)"
   bash tools/build-otelcol.sh
   # The upstream Dapr Helm chart ships inside the Dapr Go module: the platform step installs it.
