@@ -111,6 +111,8 @@ function apiserverArgs(s: Startup, o: ControlPlaneOptions, pki: ClusterPki, etcd
     `--client-ca-file=${pki.caCert}`,
     `--kubelet-client-certificate=${pki.adminCert}`,
     `--kubelet-client-key=${pki.adminKey}`,
+    // Dial kubelet at its address: a node name would be looked up in the machine's resolver.
+    '--kubelet-preferred-address-types=InternalIP',
     `--service-cluster-ip-range=${o.serviceCidr}`,
     `--service-account-issuer=${SERVICE_ACCOUNT_ISSUER}`,
     `--service-account-key-file=${pki.saPub}`,

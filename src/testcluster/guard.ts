@@ -47,7 +47,8 @@ export function guardRules(spec: GuardSpec): { out: string[][]; fwd: string[][] 
   const { out, fwd } = chainNames(spec.id);
   const reject = ['-j', 'REJECT', '--reject-with', 'icmp-port-unreachable'];
   const notBridge = spec.bridge ? ['!', '-o', spec.bridge] : [];
-  const outRules = spec.cidrs.map((cidr) => ['-A', out, '-d', cidr, ...notBridge, ...reject]);
+  // Traffic to this machine's own addresses (the bridge address included) leaves through lo.
+  const outRules = [['-A', out, '-o', 'lo', '-j', 'RETURN'], ...spec.cidrs.map((cidr) => ['-A', out, '-d', cidr, ...notBridge, ...reject])];
   // Forwarding is allowed to decide (kube-router's policies come later) only inside the bridge.
   const fwdRules = spec.bridge
     ? [

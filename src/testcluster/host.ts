@@ -163,3 +163,38 @@ export function iptablesChains(prefixes: string[]): string[] {
     .map((l) => l.slice(1).split(' ')[0] ?? '')
     .filter((c) => prefixes.some((p) => c.startsWith(p)));
 }
+
+/** Splits one `iptables -S` line into arguments (comments come double-quoted, with \" escapes). */
+export function splitRule(line: string): string[] {
+  const args: string[] = [];
+  const re = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
+  for (let m = re.exec(line); m; m = re.exec(line)) args.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : m[2]!);
+  return args;
+}
+
+/**
+ * Removes every chain whose name starts with one of the prefixes, in every table: first the rules
+ * that jump to them from other chains, then the chains. For what a program's own cleanup leaves
+ * (kube-router 2.1's `--cleanup-config` panics before it is done).
+ */
+export function removeChains(prefixes: string[]): void {
+  const ours = (chain: string) => prefixes.some((p) => chain.startsWith(p));
+  for (const table of ['filter', 'nat', 'mangle', 'raw']) {
+    let rules: string[];
+    try {
+      rules = run('iptables', ['-w', '5', '-t', table, '-S']).split('\n');
+    } catch {
+      continue;
+    }
+    const chains = rules.filter((l) => l.startsWith('-N ')).map((l) => l.slice(3).trim()).filter(ours);
+    if (chains.length === 0) continue;
+    for (const line of rules) {
+      const args = splitRule(line);
+      const jump = args.includes('-j') ? args.indexOf('-j') : args.indexOf('-g');
+      const target = jump >= 0 ? (args[jump + 1] ?? '') : '';
+      if (args[0] === '-A' && !ours(args[1] ?? '') && ours(target)) tryRun('iptables', ['-w', '5', '-t', table, '-D', ...args.slice(1)]);
+    }
+    for (const chain of chains) tryRun('iptables', ['-w', '5', '-t', table, '-F', chain]);
+    for (const chain of chains) tryRun('iptables', ['-w', '5', '-t', table, '-X', chain]);
+  }
+}

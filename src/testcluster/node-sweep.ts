@@ -6,8 +6,11 @@ import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'nod
 import { join } from 'node:path';
 import { cgroupDirs, iptablesChains, ipsets, mountsUnder, podNetns, removeCgroupTree, removeNetns, unmountUnder } from './host.js';
 
-/** Directories outside the node's own that containerd, CNI and kubelet write into. */
-const SHARED_DIRS = ['/var/lib/cni', '/var/log/containers', '/run/containerd'];
+/**
+ * Directories outside the node's own that containerd, CNI and kubelet write into whatever their
+ * configuration says (kubelet's device-plugin socket path is fixed, so are its log links).
+ */
+const SHARED_DIRS = ['/var/lib/cni', '/var/log/containers', '/run/containerd', '/var/lib/kubelet'];
 /** Chains and ipsets the node's programs make (kube-proxy, kube-router, CNI). */
 export const NODE_CHAIN_PREFIXES = ['KUBE-', 'CNI-'];
 export const NODE_IPSET_PREFIXES = ['KUBE-', 'kube-router-', 'inet6:KUBE-', 'inet6:kube-router-'];
@@ -124,6 +127,12 @@ export function nodeLeftovers(dir: string, socket: string, before: HostSnapshot,
   const sets = ipsets(NODE_IPSET_PREFIXES);
   if (sets.length) left.push(`ipsets: ${sets.join(', ')}`);
   // A route cannot outlive its device: with the bridge gone, so are the routes through it.
+  for (const [shared, entries] of Object.entries(before.sharedDirs)) {
+    if (!existsSync(shared)) continue;
+    const added = readdirSync(shared).filter((n) => entries !== null && !entries.includes(n));
+    if (entries === null) left.push(`${shared}, made by the node`);
+    else if (added.length) left.push(`in ${shared}: ${added.join(', ')}`);
+  }
   if (existsSync(`/sys/class/net/${bridge}`)) {
     const routes = execFileSync('ip', ['route', 'show', 'dev', bridge], { encoding: 'utf8' }).trim();
     left.push(`bridge ${bridge}${routes ? ` with routes: ${routes.replace(/\n/g, '; ')}` : ''}`);

@@ -12,9 +12,9 @@ import type { ControlPlane } from './control-plane.js';
 import { distinctFreePorts } from './control-plane.js';
 import { corednsObjects } from './coredns.js';
 import { installGuard, removeGuard } from './guard.js';
-import { addBridge, addRoute, recordSysctls, removeBridge, removeRoute, restoreSysctls, writeSysctl } from './host.js';
+import { addBridge, addRoute, destroyIpsets, ipsets, recordSysctls, removeBridge, removeChains, removeRoute, restoreSysctls, writeSysctl } from './host.js';
 import { containerdConfig, cniConfig, kubeletArgs, kubeletConfig, kubeProxyConfig, NODE_NAME, paths, CNI_BIN_DIR, type NodeLayout, type NodeNetwork } from './node-config.js';
-import { killPodProcesses, nodeLeftovers, snapshotHost, sweepNode, type HostSnapshot } from './node-sweep.js';
+import { killPodProcesses, NODE_CHAIN_PREFIXES, NODE_IPSET_PREFIXES, nodeLeftovers, snapshotHost, sweepNode, type HostSnapshot } from './node-sweep.js';
 import { pidAlive } from './pids.js';
 import type { Startup } from './startup.js';
 
@@ -78,15 +78,24 @@ async function sweepDeadNode(dir: string, net: NodeNetwork): Promise<void> {
     await sweepNode(dir, paths(dir).containerdSocket, { netns: [], kubepods: [], sharedDirs: {} });
     rmSync(dir, { recursive: true, force: true });
   }
-  const bins = checkPrerequisites();
+  removeNodeRules(checkPrerequisites());
+  removeBridge(net.bridge);
+}
+
+/**
+ * kube-proxy's and kube-router's own cleanups, then whatever they leave: kube-router 2.1's
+ * `--cleanup-config` panics in its (unused) service proxy part, and kubelet's chains have none.
+ */
+function removeNodeRules(bins: { kubeProxy: string; kubeRouter: string }): void {
   for (const [bin, args] of [[bins.kubeProxy, ['--cleanup']], [bins.kubeRouter, ['--cleanup-config']]] as const) {
     try {
       execFileSync(bin, args, { stdio: 'ignore', timeout: 60_000 });
     } catch {
-      // nothing of it was left
+      // the sweep below removes what it left
     }
   }
-  removeBridge(net.bridge);
+  removeChains(NODE_CHAIN_PREFIXES);
+  destroyIpsets(ipsets(NODE_IPSET_PREFIXES));
 }
 
 /**
@@ -168,9 +177,8 @@ export async function startRealNode(s: Startup, cp: ControlPlane, net: NodeNetwo
   s.launch('kubelet', bin.kubelet, kubeletArgs(layout), undefined, 10_000);
   await s.until(`node ${NODE_NAME} Ready`, async () => nodeReady(await core.readNode({ name: NODE_NAME })));
 
-  s.defer('kube-proxy --cleanup', () => void execFileSync(bin.kubeProxy, ['--cleanup'], { stdio: 'ignore' }));
+  s.defer('remove the node\'s chains and ipsets', () => removeNodeRules(bin));
   s.launch('kube-proxy', bin.kubeProxy, [`--config=${p.proxyConfig}`]);
-  s.defer('kube-router --cleanup-config', () => void execFileSync(bin.kubeRouter, ['--cleanup-config'], { stdio: 'ignore' }));
   s.launch('kube-router', bin.kubeRouter, [
     `--kubeconfig=${cp.kubeconfigPath}`,
     `--hostname-override=${NODE_NAME}`,
