@@ -1,12 +1,11 @@
 // The images built here and an air-gapped install rehearsed through two local OCI registries.
 // Every image is built from this repo with buildah (chroot isolation, vfs storage) on base images
-// made here from Debian packages and the npm registry (the collector: a binary cross-compiled here
-// from the Go module proxy): nothing is pulled. Each image runs the way
-// a cluster would run it (entrypoint, user, env) under `buildah run`. Then registry A (connected)
+// made here from Debian packages and the npm registry (the collector and Dapr's six: binaries
+// cross-compiled here from the Go module proxy): nothing is pulled. Each image runs the way a
+// cluster would run it (entrypoint, user, env) under `buildah run`. Then registry A (connected)
 // and B (the site), both on 127.0.0.1: push to A, skopeo copy to B keeping digests, and the
 // bundle's steps, given that relocation, deploy to a real API server manifests whose every image
-// reference is in B by digest. Dapr's own images cannot be obtained here: their references are
-// checked to point at B by name only, and named as not covered.
+// reference is in B by digest.
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
