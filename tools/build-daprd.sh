@@ -4,6 +4,7 @@
 #   tools/build-daprd.sh            # build if needed, print where it is
 #   EDGE_TOOLS_DIR=/x tools/build-daprd.sh
 #   DAPRD_FORCE=1 tools/build-daprd.sh   # rebuild even if cached
+#   tools/build-daprd.sh --arch arm64    # cross-compile for the daprd image (linux/amd64 or linux/arm64)
 #
 # The wrapper module in tools/daprd/ registers only the components this
 # project uses (see tools/daprd/main.go). Output:
@@ -11,40 +12,58 @@
 #   $EDGE_TOOLS_DIR/bin/daprd -> the above           (symlink)
 # where <hash> covers the wrapper's go.mod, go.sum, *.go and the build recipe
 # below. Nothing is written inside the repository.
+# With --arch (the daprd image, src/images/build.ts): a static linux/<arch> binary by Go
+# cross-compilation, whatever this machine is, in
+#   $EDGE_TOOLS_DIR/daprd-<version>-linux-<arch>-<hash>/daprd   (no bin/ link)
+# where the recipe (so <hash>) also names GOOS and GOARCH; the last two lines of stdout are
+# `daprd=<path>` and `version=<version>`, for the image build to read.
 set -euo pipefail
 
-DAPR_VERSION=v1.16.2                                     # github.com/dapr/dapr
-DAPR_COMMIT=3c7722a8c5648354e24256993caf047bc8c80666      # tag v1.16.2
 CONTRIB_VERSION=v1.16.0   # components-contrib actually built (replace in go.mod)
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 wrapper="$here/daprd"
 # shellcheck source=lib/go-tool-cache.sh
 source "$here/lib/go-tool-cache.sh"
+# shellcheck source=lib/dapr-build.sh
+source "$here/lib/dapr-build.sh"   # DAPR_VERSION, DAPR_COMMIT, DAPR_LDFLAGS, parse_arch
+parse_arch build-daprd "$@"
+[[ ${#positional[@]} -eq 0 ]] || { echo "build-daprd: unexpected argument ${positional[0]}" >&2; exit 2; }
 EDGE_TOOLS_DIR="${EDGE_TOOLS_DIR:-$HOME/.cache/edge-tools}"
 
-# Same variables dapr's Makefile sets (DEFAULT_LDFLAGS); release builds use
-# the version without the leading "v", so `daprd --version` prints 1.16.2.
-ver="${DAPR_VERSION#v}"
-ldflags="-s -w \
- -X github.com/dapr/dapr/pkg/buildinfo.version=$ver \
- -X github.com/dapr/dapr/pkg/buildinfo.gitversion=$DAPR_VERSION \
- -X github.com/dapr/dapr/pkg/buildinfo.gitcommit=$DAPR_COMMIT \
- -X github.com/dapr/kit/logger.DaprVersion=$ver"
+ver="$DAPR_RELEASE"
+ldflags="$DAPR_LDFLAGS"
 # Anything that changes the produced binary must change $recipe (it is part
 # of the cache key together with the wrapper's go.mod, go.sum and *.go).
 recipe="dapr=$DAPR_VERSION contrib=$CONTRIB_VERSION cgo=0 trimpath notag-stub ldflags=$ldflags"
+# The host build keeps its recipe (and key) as it was; a cross build names its target in both.
+[[ -n "$arch" ]] && recipe="$recipe goos=linux goarch=$arch"
 
 key="$(tool_key "$recipe" "$wrapper")"
-name="daprd-$DAPR_VERSION-$key"
+if [[ -n "$arch" ]]; then
+  name="daprd-$DAPR_VERSION-linux-$arch-$key"
+else
+  name="daprd-$DAPR_VERSION-$key"
+fi
 dest="$EDGE_TOOLS_DIR/$name/daprd"
 link="$EDGE_TOOLS_DIR/bin/daprd"
 
-if [[ -z "${DAPRD_FORCE:-}" && -x "$dest" ]]; then
-  link_tool "$EDGE_TOOLS_DIR" "$name" daprd
-  echo "daprd $DAPR_VERSION: cached ($dest)"
+# What an image build reads: the binary and the version it reports.
+machine_lines() {
+  if [[ -n "$arch" ]]; then
+    echo "daprd=$dest"
+    echo "version=$ver"
+  fi
+}
+
+cached() {
+  [[ -z "$arch" ]] && link_tool "$EDGE_TOOLS_DIR" "$name" daprd
+  echo "daprd $DAPR_VERSION${arch:+ (linux/$arch)}: cached ($dest)"
+  machine_lines
   exit 0
-fi
+}
+
+[[ -z "${DAPRD_FORCE:-}" && -x "$dest" ]] && cached
 
 # --- build -----------------------------------------------------------------
 command -v go >/dev/null || { echo "build-daprd: 'go' not found (need Go >= 1.24.9)" >&2; exit 1; }
@@ -53,21 +72,20 @@ mkdir -p "$EDGE_TOOLS_DIR"
 # One build at a time per cache dir (another session may race us).
 exec 9>"$EDGE_TOOLS_DIR/.daprd.lock"
 flock 9
-if [[ -z "${DAPRD_FORCE:-}" && -x "$dest" ]]; then   # built while we waited
-  link_tool "$EDGE_TOOLS_DIR" "$name" daprd
-  echo "daprd $DAPR_VERSION: cached ($dest)"
-  exit 0
-fi
+[[ -z "${DAPRD_FORCE:-}" && -x "$dest" ]] && cached   # built while we waited
 
 tmp="$(mktemp -d "$EDGE_TOOLS_DIR/.build-daprd.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 
-export CGO_ENABLED=0
+# Use the Go on this machine; never download a toolchain.
+export GOTOOLCHAIN=local CGO_ENABLED=0
 # Never let a build touch go.mod/go.sum (-mod=readonly) or stamp VCS info of
 # the surrounding repo; keep the caller's other GOFLAGS.
 export GOFLAGS="${GOFLAGS:-} -mod=readonly -buildvcs=false"
+# Cross-compilation: the same modules and sources, another target (no cgo, so no C toolchain).
+[[ -n "$arch" ]] && export GOOS=linux GOARCH="$arch"
 
-echo "daprd $DAPR_VERSION: building (components-contrib $CONTRIB_VERSION, $(go env GOVERSION), key $key)"
+echo "daprd $DAPR_VERSION${arch:+ (linux/$arch)}: building (components-contrib $CONTRIB_VERSION, $(go env GOVERSION), key $key)"
 echo "  GOMODCACHE=$(go env GOMODCACHE) GOCACHE=$(go env GOCACHE)"
 t0=$SECONDS
 # Phase 1: fetch (only) the modules whose packages the binary needs.
@@ -104,13 +122,33 @@ printf '\nreplace github.com/dapr/dapr => %s\n' "$src" >>"$tmp/build.mod"
 t2=$SECONDS
 echo "  compiled+linked in $((t2 - t1))s"
 
-got="$("$tmp/daprd" --version)"
-if [[ "$got" != "$ver" ]]; then
-  echo "build-daprd: built binary reports version '$got', expected '$ver'" >&2
-  exit 1
+if [[ -n "$arch" ]]; then
+  # Another architecture may not run here: check what was built (the image's smoke test runs it).
+  check_elf "$tmp/daprd" "$arch" && check_dapr_stamp "$tmp/daprd" || exit 1
+fi
+if [[ -z "$arch" || "$arch" == "$(go env GOHOSTARCH)" ]]; then
+  got="$("$tmp/daprd" --version)"
+  if [[ "$got" != "$ver" ]]; then
+    echo "build-daprd: built binary reports version '$got', expected '$ver'" >&2
+    exit 1
+  fi
 fi
 
-publish_tool "$tmp/daprd" "$EDGE_TOOLS_DIR" "$name" daprd "$(printf '%s\nbuilt=%s go=%s' "$recipe" "$(date -u +%FT%TZ)" "$(go env GOVERSION)")"
+info="$(printf '%s\nbuilt=%s go=%s compile=%ss' "$recipe" "$(date -u +%FT%TZ)" "$(go env GOVERSION)" "$((t2 - t1))")"
+if [[ -z "$arch" ]]; then
+  publish_tool "$tmp/daprd" "$EDGE_TOOLS_DIR" "$name" daprd "$info"
+else
+  # As publish_tool, without pointing bin/daprd (the host's sidecar) at it.
+  mkdir -p "$EDGE_TOOLS_DIR/$name"
+  printf '%s\n' "$info" >"$tmp/BUILDINFO"
+  mv -f "$tmp/BUILDINFO" "$EDGE_TOOLS_DIR/$name/BUILDINFO"
+  mv -f "$tmp/daprd" "$dest"
+fi
 
 size="$(du -h "$dest" | cut -f1)"
-echo "daprd $DAPR_VERSION: built $dest ($size) in $((SECONDS - t0))s; $link -> it"
+if [[ -n "$arch" ]]; then
+  echo "daprd $DAPR_VERSION (linux/$arch): built $dest ($size) in $((SECONDS - t0))s"
+  machine_lines
+else
+  echo "daprd $DAPR_VERSION: built $dest ($size) in $((SECONDS - t0))s; $link -> it"
+fi

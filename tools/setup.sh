@@ -74,7 +74,7 @@ if [ "$all" = 1 ]; then
   step "OpenTelemetry Collector (otelcol-edge)"
   bash tools/build-otelcol.sh
   # The upstream Dapr Helm chart ships inside the Dapr Go module: the platform step installs it.
-  dapr_version=$(sed -n 's/^DAPR_VERSION=\(v[0-9.]*\).*/\1/p' tools/build-daprd.sh)
+  dapr_version=$(sed -n 's/^DAPR_VERSION=\(v[0-9.]*\).*/\1/p' tools/lib/dapr-build.sh)
   chart_dir="${EDGE_TOOLS_DIR:-$HOME/.cache/edge-tools}/charts/dapr-${dapr_version#v}"
   if [ ! -f "$chart_dir/Chart.yaml" ]; then
     module_dir=$(cd "${TMPDIR:-/tmp}" && GOFLAGS=-mod=mod go mod download -json "github.com/dapr/dapr@$dapr_version" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')

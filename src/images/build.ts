@@ -1,7 +1,7 @@
 // Builds every image the bundle ships: the four workloads from workloads/Dockerfile, the
-// broker and proxy from Debian packages, and the OpenTelemetry Collector from the otelcol-edge
-// binary cross-compiled here, for each architecture asked for, then one multi-arch list per image
-// under its git tag. A build is skipped when an image of the same inputs (content
+// broker and proxy from Debian packages, the OpenTelemetry Collector and Dapr's six images from
+// binaries cross-compiled here, for each architecture asked for, then one multi-arch list per
+// image under its git tag. A build is skipped when an image of the same inputs (content
 // hash of the context, recipe, base image, architecture) is already in local storage.
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -11,7 +11,7 @@ import { toolsDir } from '../common/tools.js';
 import { ensureBaseImages, type BaseImages } from './base.js';
 import { buildah, inspectImage, pruneDangling, runLogged, storageFlags, sh } from './buildah.js';
 import { BASE_INPUTS, stageSource, tagFor, WORKLOAD_INPUTS, type Source } from './source.js';
-import { GO_SERVICES, hostArch, IMAGES, LOCAL_PREFIX, REPO_ROOT, SERVICES, type Arch, type ImageName, type ServiceName } from './versions.js';
+import { daprBinary, GO_SERVICES, hostArch, IMAGES, isDaprImage, LOCAL_PREFIX, REPO_ROOT, SERVICES, type Arch, type DaprImageName, type ImageName, type ServiceName } from './versions.js';
 
 export interface ArchImage {
   arch: Arch;
@@ -145,24 +145,61 @@ function serviceRecipe(name: ServiceName, source: Source): Recipe {
   };
 }
 
-/** The otelcol-edge binary for `arch`, from tools/build-otelcol.sh --arch (cached there by its recipe). */
-export interface CollectorBinary {
+/** A static binary cross-compiled for `arch` by one of the tools/build-*.sh scripts (cached there by its recipe). */
+export interface GoBinary {
   arch: Arch;
   path: string;
   sha256: string;
   version: string;
 }
+/** The otelcol-edge binary for `arch`, from tools/build-otelcol.sh --arch. */
+export type CollectorBinary = GoBinary;
 
-export async function buildCollectorBinary(arch: Arch): Promise<CollectorBinary> {
-  const out = (await $({ quiet: true })`bash ${join(REPO_ROOT, 'tools/build-otelcol.sh')} --arch ${arch}`).stdout;
+const sha256File = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+/** Runs `script args` and reads its last lines: `<binary>=<path>` and `version=<version>`. */
+async function goBinary(arch: Arch, binary: string, script: string, args: string[]): Promise<GoBinary> {
+  const out = (await $({ quiet: true })`bash ${join(REPO_ROOT, script)} ${args}`).stdout;
   const line = (name: string): string => {
     const m = new RegExp(`^${name}=(.+)$`, 'm').exec(out);
-    if (!m) throw new Error(`tools/build-otelcol.sh --arch ${arch} printed no ${name}= line:\n${out}`);
+    if (!m) throw new Error(`${script} ${args.join(' ')} printed no ${name}= line:\n${out}`);
     return m[1]!;
   };
-  const path = line('otelcol-edge');
-  return { arch, path, sha256: createHash('sha256').update(readFileSync(path)).digest('hex'), version: line('version') };
+  const path = line(binary);
+  return { arch, path, sha256: sha256File(path), version: line('version') };
 }
+
+export const buildCollectorBinary = (arch: Arch): Promise<CollectorBinary> => goBinary(arch, 'otelcol-edge', 'tools/build-otelcol.sh', ['--arch', arch]);
+
+/** The binary of a Dapr image for `arch`: our daprd wrapper, or the control-plane service from the dapr module. */
+export function buildDaprBinary(name: DaprImageName, arch: Arch): Promise<GoBinary> {
+  const binary = daprBinary(name);
+  return name === 'daprd'
+    ? goBinary(arch, binary, 'tools/build-daprd.sh', ['--arch', arch])
+    : goBinary(arch, binary, 'tools/build-dapr-control-plane.sh', ['--arch', arch, binary]);
+}
+
+/** Copies the binary into the staged context at `rel` unless the same file is already there. */
+function stageBinary(contextDir: string, rel: string, bin: GoBinary): void {
+  const target = join(contextDir, rel);
+  if (existsSync(target) && sha256File(target) === bin.sha256) return;
+  mkdirSync(join(target, '..'), { recursive: true });
+  copyFileSync(bin.path, `${target}.tmp`);
+  renameSync(`${target}.tmp`, target);
+}
+
+/** Each architecture's binary, built (or found in its cache) and staged into the context. */
+async function stageBinaries(source: Source, arches: Arch[], rel: (arch: Arch) => string, build: (arch: Arch) => Promise<GoBinary>, log?: (line: string) => void): Promise<Record<Arch, GoBinary>> {
+  const binaries = {} as Record<Arch, GoBinary>;
+  for (const arch of arches) {
+    log?.(`${rel(arch)} for linux/${arch}`);
+    binaries[arch] = await build(arch);
+    stageBinary(source.dir, rel(arch), binaries[arch]);
+  }
+  return binaries;
+}
+
+const revisionOf = (source: Source): string => `${source.revision}${source.dirty ? '-dirty' : ''}`;
 
 /** The sources of the collector image: its recipe staged; the binary's sources hashed and dated too. */
 const COLLECTOR_RECIPE = 'tools/images/Containerfile.otel-collector';
@@ -174,18 +211,7 @@ const COLLECTOR_BINARY_INPUTS = ['tools/build-otelcol.sh', 'tools/lib/go-tool-ca
  * key and checked inside the build.
  */
 async function collectorRecipe(source: Source, arches: Arch[], log?: (line: string) => void): Promise<Recipe> {
-  const binaries = {} as Record<Arch, CollectorBinary>;
-  for (const arch of arches) {
-    log?.(`otelcol-edge for linux/${arch} (tools/build-otelcol.sh --arch ${arch})`);
-    const bin = await buildCollectorBinary(arch);
-    const target = join(source.dir, 'otelcol', arch, 'otelcol-edge');
-    if (!existsSync(target) || createHash('sha256').update(readFileSync(target)).digest('hex') !== bin.sha256) {
-      mkdirSync(join(target, '..'), { recursive: true });
-      copyFileSync(bin.path, `${target}.tmp`);
-      renameSync(`${target}.tmp`, target);
-    }
-    binaries[arch] = bin;
-  }
+  const binaries = await stageBinaries(source, arches, (arch) => `otelcol/${arch}/otelcol-edge`, buildCollectorBinary, log);
   const version = binaries[arches[0]!]!.version;
   return {
     name: 'otel-collector',
@@ -198,7 +224,39 @@ async function collectorRecipe(source: Source, arches: Arch[], log?: (line: stri
       TARGETARCH: arch,
       OTELCOL_VERSION: version,
       OTELCOL_SHA256: binaries[arch].sha256,
-      REVISION: `${source.revision}${source.dirty ? '-dirty' : ''}`,
+      REVISION: revisionOf(source),
+      CREATED: new Date(source.epoch * 1000).toISOString(),
+    }),
+    version: async () => version,
+  };
+}
+
+/** The Dapr images' recipe, staged per image; each binary's sources hashed and dated with it. */
+const DAPR_RECIPE = 'tools/images/Containerfile.dapr';
+function daprBinaryInputs(name: DaprImageName): string[] {
+  // The control plane's modfile takes components-contrib's go.sum lines from tools/daprd/go.sum.
+  const own = name === 'daprd' ? ['tools/build-daprd.sh', 'tools/lib/go-tool-cache.sh', 'tools/daprd'] : ['tools/build-dapr-control-plane.sh', 'tools/daprd/go.sum'];
+  return ['tools/lib/dapr-build.sh', ...own];
+}
+
+/** A Dapr image: as the collector's, with the binary at dapr/<arch>/<binary> in the context. */
+async function daprRecipe(name: DaprImageName, source: Source, arches: Arch[], log?: (line: string) => void): Promise<Recipe> {
+  const binary = daprBinary(name);
+  const binaries = await stageBinaries(source, arches, (arch) => `dapr/${arch}/${binary}`, (arch) => buildDaprBinary(name, arch), log);
+  const version = binaries[arches[0]!]!.version;
+  return {
+    name,
+    file: DAPR_RECIPE,
+    source,
+    platformFlag: true,
+    args: (arch, bases) => ({
+      DEBIAN_IMAGE: bases[arch].debian,
+      TARGETARCH: arch,
+      DAPR_BINARY: binary,
+      IMAGE_NAME: name,
+      DAPR_VERSION: version,
+      DAPR_SHA256: binaries[arch].sha256,
+      REVISION: revisionOf(source),
       CREATED: new Date(source.epoch * 1000).toISOString(),
     }),
     version: async () => version,
@@ -230,6 +288,14 @@ async function removeName(name: string): Promise<void> {
   if ((await sh`buildah ${storageFlags()} manifest rm ${name}`.nothrow()).exitCode !== 0) await sh`buildah ${storageFlags()} rmi ${name}`.nothrow();
 }
 
+/** The recipe of `name`; workloads share one staged source (`workload`). */
+async function recipeFor(name: ImageName, arches: Arch[], workload: () => Recipe, log?: (line: string) => void): Promise<Recipe> {
+  if (isDaprImage(name)) return daprRecipe(name, await stageSource(name, [DAPR_RECIPE], [...daprBinaryInputs(name), ...BASE_INPUTS]), arches, log);
+  if ((GO_SERVICES as readonly string[]).includes(name)) return collectorRecipe(await stageSource(name, [COLLECTOR_RECIPE], [...COLLECTOR_BINARY_INPUTS, ...BASE_INPUTS]), arches, log);
+  if ((SERVICES as readonly string[]).includes(name)) return serviceRecipe(name as ServiceName, await stageSource(name, [`tools/images/Containerfile.${name}`], BASE_INPUTS));
+  return workload();
+}
+
 export async function buildImages(opts: BuildOptions): Promise<BuiltImage[]> {
   const names = opts.names ?? IMAGES;
   // The host's architecture always: the build stages run on it.
@@ -241,13 +307,8 @@ export async function buildImages(opts: BuildOptions): Promise<BuiltImage[]> {
   const workloadSource = await stageSource('workloads', WORKLOAD_INPUTS, BASE_INPUTS);
   const built: BuiltImage[] = [];
   for (const name of names) {
-    const isService = (SERVICES as readonly string[]).includes(name);
     const archesOf = opts.foreignArchNames && !opts.foreignArchNames.includes(name) ? [hostArch()] : arches;
-    const recipe = (GO_SERVICES as readonly string[]).includes(name)
-      ? await collectorRecipe(await stageSource(name, [COLLECTOR_RECIPE], [...COLLECTOR_BINARY_INPUTS, ...BASE_INPUTS]), archesOf, opts.log)
-      : isService
-        ? serviceRecipe(name as ServiceName, await stageSource(name, [`tools/images/Containerfile.${name}`], BASE_INPUTS))
-        : workloadRecipe(name, workloadSource, packageVersion);
+    const recipe = await recipeFor(name, archesOf, () => workloadRecipe(name, workloadSource, packageVersion), opts.log);
     const images: ArchImage[] = [];
     for (const arch of archesOf) images.push(await buildArch(recipe, arch, bases, opts));
     const version = await versionOf(recipe, images[0]!);

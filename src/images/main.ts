@@ -11,7 +11,7 @@ import { ensureBaseImages } from './base.js';
 import { buildImages, type BuiltImage } from './build.js';
 import { copyImages, pushImages, relocationMapping, type PushedImage } from './relocate.js';
 import { startRegistry } from './registry.js';
-import { DEFAULT_IMAGES } from '../kubernetes/render.js';
+import { KNOWN_IMAGES } from '../kubernetes/inputs.js';
 import { ARCHES, cannotBuild, IMAGES, type Arch, type ImageName } from './versions.js';
 
 const say = (line: string): void => void process.stderr.write(`[images] ${line}\n`);
@@ -81,10 +81,12 @@ async function main(argv: string[]): Promise<void> {
     say(`registry A (connected) ${a.host}, registry B (air-gapped site) ${b.host}`);
     const pushed = await pushImages(built, a.host);
     const copied = await copyImages(pushed, b.host);
-    const mapping = relocationMapping(copied, b.host, DEFAULT_IMAGES.daprd!.tag);
+    const mapping = relocationMapping(copied);
     process.stdout.write(report(built, pushed) + '\n\n');
-    process.stdout.write(`EDGE_IMAGES for registry B (digests identical in A and B):\n${JSON.stringify(mapping.images, null, 2)}\n`);
-    say(`not relocated (cannot be obtained here): ${mapping.notRelocated.join(', ')}`);
+    process.stdout.write(`EDGE_IMAGES for registry B (digests identical in A and B):\n${JSON.stringify(mapping, null, 2)}\n`);
+    // After --only: what the bundle deploys that this run did not build, so did not relocate.
+    const missing = KNOWN_IMAGES.filter((n) => !(n in mapping));
+    if (missing.length) say(`not in this mapping (not built in this run): ${missing.join(', ')}`);
     if (opts.json) writeFileSync(opts.json, JSON.stringify({ built, pushed, copied, mapping }, null, 2) + '\n');
   } finally {
     await Promise.all([a.stop(), b.stop()]);

@@ -25,9 +25,6 @@ export interface PushedImage {
 /** Repository path of an image in any of our registries. */
 export const repoPath = (name: string): string => `nested-edge/${name}`;
 
-/** The Dapr images the bundle references but cannot be built or pulled here (no route to ghcr.io). */
-export const DAPR_IMAGES = ['daprd', 'dapr-operator', 'dapr-placement', 'dapr-scheduler', 'dapr-sentry', 'dapr-injector'] as const;
-
 async function withDigestFile(fn: (file: string) => Promise<unknown>): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'edge-digest-'));
   try {
@@ -71,18 +68,9 @@ export async function copyImages(images: PushedImage[], host: string): Promise<P
   return copied;
 }
 
-/**
- * EDGE_IMAGES for images relocated to `host`: repository + digest for every image that was
- * copied there; Dapr's images (not obtainable here) get names in `host` and their tag only, and
- * are listed in `notRelocated`.
- */
-export function relocationMapping(copied: PushedImage[], host: string, daprVersion: string): { images: Record<string, ImageRef>; notRelocated: string[] } {
+/** EDGE_IMAGES for the images copied to the site's registry: repository, tag and digest of each. */
+export function relocationMapping(copied: PushedImage[]): Record<string, ImageRef> {
   const images: Record<string, ImageRef> = {};
   for (const c of copied) images[c.name] = { repository: c.repository, tag: c.tag, digest: c.digest };
-  const notRelocated: string[] = [];
-  for (const name of DAPR_IMAGES) {
-    images[name] = { repository: `${host}/dapr/${name.replace(/^dapr-/, '')}`, tag: daprVersion };
-    notRelocated.push(name);
-  }
-  return { images, notRelocated };
+  return images;
 }

@@ -18,7 +18,12 @@ export interface RunSpec {
   env?: Record<string, string>;
   /** host path -> container path, mounted read-only. */
   mounts?: Record<string, string>;
+  /** runImage: in a network namespace of its own (only loopback), for a command that listens. */
+  ownNetwork?: boolean;
 }
+
+/** `unshare --net` with loopback up, then the command: what startImage and runImage use. */
+const inOwnNetwork = (command: string, args: string[]): string[] => ['--net', '--', 'sh', '-c', 'ip link set lo up && exec "$@"', 'sh', command, ...args];
 
 async function commandOf(spec: RunSpec): Promise<string[]> {
   const info = await inspectImage(spec.image);
@@ -42,7 +47,8 @@ export async function runImage(spec: RunSpec, timeoutMs = 60_000): Promise<{ cod
   const command = await commandOf(spec);
   const container = await buildah(['from', '--pull-never', spec.image]);
   try {
-    const r = await execFileP('buildah', runArgs(spec, container, command), { timeout: timeoutMs, maxBuffer: 16 << 20 }).then(
+    const [file, args] = spec.ownNetwork ? ['unshare', inOwnNetwork('buildah', runArgs(spec, container, command))] : ['buildah', runArgs(spec, container, command)];
+    const r = await execFileP(file, args, { timeout: timeoutMs, maxBuffer: 16 << 20 }).then(
       (ok) => ({ code: 0, stdout: ok.stdout, stderr: ok.stderr }),
       (err: { code?: number; stdout?: string; stderr?: string }) => ({ code: typeof err.code === 'number' ? err.code : -1, stdout: err.stdout ?? '', stderr: err.stderr ?? '' }),
     );
@@ -104,7 +110,7 @@ export async function startImage(spec: RunSpec, logFile: string): Promise<Runnin
   const proc = startProcess({
     name: `image ${spec.image}`,
     command: 'unshare',
-    args: ['--net', '--', 'sh', '-c', 'ip link set lo up && exec "$@"', 'sh', 'buildah', ...runArgs(spec, container, command)],
+    args: inOwnNetwork('buildah', runArgs(spec, container, command)),
     logFile,
   });
   const comm = command[0]!.split('/').pop()!.slice(0, 15);

@@ -18,9 +18,21 @@ export type ServiceName = (typeof SERVICES)[number];
 /** Images of a Go binary cross-compiled here from the Go module proxy (tools/build-otelcol.sh --arch). */
 export const GO_SERVICES = ['otel-collector'] as const;
 export type GoServiceName = (typeof GO_SERVICES)[number];
-export type ImageName = WorkloadName | ServiceName | GoServiceName;
+/**
+ * Dapr's images, named as porter.yaml's `images:` keys: the sidecar (our slim daprd,
+ * tools/build-daprd.sh --arch) and the control plane (tools/build-dapr-control-plane.sh --arch),
+ * one recipe, tools/images/Containerfile.dapr.
+ */
+export const DAPR_IMAGES = ['daprd', 'dapr-operator', 'dapr-sentry', 'dapr-injector', 'dapr-placement', 'dapr-scheduler'] as const;
+export type DaprImageName = (typeof DAPR_IMAGES)[number];
+export type ImageName = WorkloadName | ServiceName | GoServiceName | DaprImageName;
 /** Every image `npm run images` builds. */
-export const IMAGES: readonly ImageName[] = [...WORKLOADS, ...SERVICES, ...GO_SERVICES];
+export const IMAGES: readonly ImageName[] = [...WORKLOADS, ...SERVICES, ...GO_SERVICES, ...DAPR_IMAGES];
+
+export const isDaprImage = (name: string): name is DaprImageName => (DAPR_IMAGES as readonly string[]).includes(name);
+
+/** The binary of a Dapr image, at /<binary> as in ghcr.io/dapr/<binary> (what the chart runs). */
+export const daprBinary = (name: DaprImageName): string => (name === 'daprd' ? 'daprd' : name.slice('dapr-'.length));
 
 /** Where images built here live in local storage (never pushed anywhere but the test registries). */
 export const LOCAL_PREFIX = 'localhost/nested-edge';
