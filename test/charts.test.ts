@@ -61,7 +61,7 @@ interface Container {
   command?: string[];
   env?: Array<{ name: string; value: string }>;
   ports?: Array<{ name: string; containerPort: number }>;
-  securityContext?: { allowPrivilegeEscalation?: boolean; readOnlyRootFilesystem?: boolean; runAsNonRoot?: boolean; capabilities?: { drop?: string[] } };
+  securityContext?: { allowPrivilegeEscalation?: boolean; readOnlyRootFilesystem?: boolean; runAsNonRoot?: boolean; runAsUser?: number; capabilities?: { drop?: string[] } };
   resources?: { requests?: StringMap; limits?: StringMap };
   volumeMounts?: Array<{ name: string; mountPath: string; readOnly?: boolean }>;
   livenessProbe?: Probe;
@@ -337,7 +337,9 @@ test('pods run non-root with a read-only root filesystem, no capabilities, and b
       const where = `${chart}: ${o.kind}/${o.metadata.name}`;
       const pod = podTemplate(o).spec;
       assert.is(pod.securityContext?.runAsNonRoot, true, where);
-      assert.ok((pod.securityContext?.runAsUser ?? 0) > 0, `${where}: runAsUser`);
+      // A workload sets its user on its own container (an injected daprd keeps its image's).
+      const user = pod.securityContext?.runAsUser ?? pod.containers[0]?.securityContext?.runAsUser ?? 0;
+      assert.ok(user > 0, `${where}: runAsUser`);
       assert.type(pod.securityContext?.fsGroup, 'number', `${where}: fsGroup`);
       assert.is(pod.securityContext?.seccompProfile?.type, 'RuntimeDefault', where);
       for (const c of pod.containers) {

@@ -87,9 +87,15 @@ test('real node: pods run, Services resolve and route, NetworkPolicy is enforced
     for (const pod of pods) assert.ok(pod.status?.podIP?.startsWith('10.244.0.'), `${pod.metadata?.name} has a pod address (${pod.status?.podIP})`);
 
     const url = 'http://server.pods-test.svc.cluster.local/';
-    assert.match(await execIn(cluster, 'client', FETCH(url)), /^OK hello from server-/, 'a Service name resolves through CoreDNS and routes to the pod');
-    assert.match(await execIn(cluster, 'client', LOOKUP('kube-dns.kube-system.svc.cluster.local')), /^OK 10\.96\.0\.10$/);
-    assert.match(await execIn(cluster, 'client', LOOKUP('example.com')), /^ERR /, 'nothing outside the cluster resolves (CoreDNS has no forward)');
+    // kube-proxy and CoreDNS follow the API eventually: an answer may take a few seconds to be right.
+    const expect = async (deployment: string, script: string, want: RegExp, what: string) => {
+      let got = '';
+      await waitFor(what, async () => want.test((got = await execIn(cluster, deployment, script))), 30_000, 1_000).catch(() => {});
+      assert.match(got, want, `${what}: got ${JSON.stringify(got)}`);
+    };
+    await expect('client', LOOKUP('kube-dns.kube-system.svc.cluster.local'), /^OK 10\.96\.0\.10$/, 'CoreDNS answers through its Service');
+    await expect('client', FETCH(url), /^OK hello from server-/, 'a Service name resolves through CoreDNS and routes to the pod');
+    await expect('client', LOOKUP('example.com'), /^ERR /, 'nothing outside the cluster resolves (CoreDNS has no forward)');
 
     await net.createNamespacedNetworkPolicy({
       namespace: NS,
@@ -99,7 +105,7 @@ test('real node: pods run, Services resolve and route, NetworkPolicy is enforced
       },
     });
     await waitFor('the policy refuses the unlabelled client', async () => /^ERR /.test(await execIn(cluster, 'client', FETCH(url))), 30_000, 500);
-    assert.match(await execIn(cluster, 'trusted', FETCH(url)), /^OK hello from server-/, 'the allowed client still gets through');
+    await expect('trusted', FETCH(url), /^OK hello from server-/, 'the allowed client still gets through');
   } finally {
     await cluster.stop();
   }

@@ -71,14 +71,14 @@ export function installGuard(spec: GuardSpec): GuardRecord {
   const comment = ['-m', 'comment', '--comment', `${COMMENT_PREFIX} ${spec.id} pid ${process.pid}`];
   const record: GuardRecord = { ...spec, chains: [], jumps: [] };
   try {
-    for (const [chain, list] of [[names.out, rules.out], [names.fwd, rules.fwd]] as const) {
-      iptables(['-N', chain]);
-      record.chains.push(chain);
-      for (const rule of list) iptables(rule);
+    for (const [table, chain, list] of [['filter', names.out, rules.out], ['mangle', names.fwd, rules.fwd]] as const) {
+      iptables(['-t', table, '-N', chain]);
+      record.chains.push(`${table}:${chain}`);
+      for (const rule of list) iptables(['-t', table, ...rule]);
     }
-    for (const [parent, chain] of [['OUTPUT', names.out], ['FORWARD', names.fwd]] as const) {
-      iptables(['-I', parent, '1', ...comment, '-j', chain]);
-      record.jumps.push(['-A', parent, ...comment, '-j', chain]);
+    for (const [table, parent, chain] of JUMPS(names)) {
+      iptables(['-t', table, '-I', parent, '1', ...comment, '-j', chain]);
+      record.jumps.push(['-t', table, '-A', parent, ...comment, '-j', chain]);
     }
   } catch (err) {
     removeGuard(record);
@@ -87,23 +87,38 @@ export function installGuard(spec: GuardSpec): GuardRecord {
   return record;
 }
 
-/** Removes what installGuard made; idempotent. */
+/**
+ * Output is guarded in filter/OUTPUT (REJECT: a local, immediate "connection refused"); forwarding
+ * in mangle/FORWARD, ahead of every filter rule: kube-router puts its own FORWARD jump first and
+ * accepts what a policy allows, wherever it goes.
+ */
+const JUMPS = (names: { out: string; fwd: string }) =>
+  [
+    ['filter', 'OUTPUT', names.out],
+    ['mangle', 'FORWARD', names.fwd],
+  ] as const;
+
+/** Removes what installGuard made; idempotent. `chains` are `table:chain`, `jumps` `-t table -A ...`. */
 export function removeGuard(record: Pick<GuardRecord, 'chains' | 'jumps'>): void {
   for (const jump of record.jumps) {
-    while (tryIptables(['-D', ...jump.slice(1)]));
+    const del = jump.map((a) => (a === '-A' ? '-D' : a));
+    while (tryIptables(del));
   }
-  for (const chain of record.chains) {
-    tryIptables(['-F', chain]);
-    tryIptables(['-X', chain]);
+  for (const entry of record.chains) {
+    const [table, chain] = entry.split(':') as [string, string];
+    tryIptables(['-t', table, '-F', chain]);
+    tryIptables(['-t', table, '-X', chain]);
   }
 }
 
 /** Jump rules of guards in the filter table: the owner's id and pid, and the rule itself. */
 export function listGuards(): { id: string; pid: number; rule: string[] }[] {
   const found: { id: string; pid: number; rule: string[] }[] = [];
-  for (const line of iptables(['-S']).split('\n')) {
-    const m = new RegExp(`^-A (OUTPUT|FORWARD) .*--comment "?${COMMENT_PREFIX} ([a-z0-9]+) pid (\\d+)"? -j (EDGE-[A-Z0-9]+-(?:OUT|FWD))$`).exec(line);
-    if (m) found.push({ id: m[2]!, pid: Number(m[3]), rule: ['-A', m[1]!, '-m', 'comment', '--comment', `${COMMENT_PREFIX} ${m[2]} pid ${m[3]}`, '-j', m[4]!] });
+  for (const table of ['filter', 'mangle']) {
+    for (const line of iptables(['-t', table, '-S']).split('\n')) {
+      const m = new RegExp(`^-A (OUTPUT|FORWARD) .*--comment "?${COMMENT_PREFIX} ([a-z0-9]+) pid (\\d+)"? -j (EDGE-[A-Z0-9]+-(?:OUT|FWD))$`).exec(line);
+      if (m) found.push({ id: m[2]!, pid: Number(m[3]), rule: ['-t', table, '-A', m[1]!, '-m', 'comment', '--comment', `${COMMENT_PREFIX} ${m[2]} pid ${m[3]}`, '-j', m[4]!] });
+    }
   }
   return found;
 }
@@ -114,8 +129,8 @@ export function sweepStaleGuards(): string[] {
   for (const guard of listGuards()) {
     if (pidAlive(guard.pid)) continue;
     const names = chainNames(guard.id);
-    removeGuard({ jumps: [guard.rule], chains: [names.out, names.fwd] });
-    swept.push(guard.id);
+    removeGuard({ jumps: [guard.rule], chains: [`filter:${names.out}`, `mangle:${names.fwd}`] });
+    if (!swept.includes(guard.id)) swept.push(guard.id);
   }
   return swept;
 }

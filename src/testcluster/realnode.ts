@@ -3,7 +3,8 @@
 // The host is prepared first (guards before any pod exists) and every change is undone through
 // the Startup's teardown stack. Facts behind each setting: shared/notes/real-pods.md.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, AppsV1Api, KubeConfig, KubernetesObjectApi, type V1Node } from '@kubernetes/client-node';
 import { toolPath, toolsDir } from '../common/tools.js';
@@ -35,6 +36,29 @@ interface NodeImages {
 }
 
 const LOCK = '/run/edge-real-node.pid';
+const HOST_RECORD = 'host-record.json';
+
+/** Pids whose command line names `dir` (every process of a node has its directory in its arguments). */
+function processesNaming(dir: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(dir)) pids.push(Number(entry));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return pids;
+}
+
+function tryKill(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
 
 function nodeImages(): NodeImages {
   const file = join(toolsDir(), 'images', 'node-images.json');
@@ -74,8 +98,13 @@ async function takeLock(s: Startup, net: NodeNetwork): Promise<void> {
 
 /** What a killed run left: its shims and mounts, its kube chains and ipsets, its bridge. */
 async function sweepDeadNode(dir: string, net: NodeNetwork): Promise<void> {
-  if (dir.startsWith('/tmp/') && existsSync(dir)) {
+  if (dir.startsWith(tmpdir()) && existsSync(dir)) {
+    // Its processes were started detached: they outlive a test process killed by SIGKILL.
+    for (const pid of processesNaming(dir)) tryKill(pid);
+    await killPodProcesses(0);
     await sweepNode(dir, paths(dir).containerdSocket, { netns: [], kubepods: [], sharedDirs: {} });
+    const record = join(dir, HOST_RECORD);
+    if (existsSync(record)) restoreSysctls((JSON.parse(readFileSync(record, 'utf8')) as { sysctls: Record<string, string> }).sysctls);
     rmSync(dir, { recursive: true, force: true });
   }
   removeNodeRules(checkPrerequisites());
@@ -107,6 +136,8 @@ export async function prepareHost(s: Startup, net: NodeNetwork, guardId: string)
   await takeLock(s, net);
   const before = snapshotHost();
   const sysctls = recordSysctls();
+  // Also on disk: a run killed before its teardown is undone by the next one (sweepDeadNode).
+  writeFileSync(join(s.dir, HOST_RECORD), JSON.stringify({ sysctls }));
   s.defer('restore sysctls', () => restoreSysctls(sysctls));
   const guard = installGuard({ id: guardId, cidrs: [net.podCidr, net.serviceCidr], bridge: net.bridge });
   s.defer('remove the network guard', () => removeGuard(guard));

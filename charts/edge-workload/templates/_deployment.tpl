@@ -101,10 +101,10 @@ spec:
       imagePullSecrets:
         {{- toYaml . | nindent 8 }}
       {{- end }}
+      # The user is set on the workload's container, not the pod: an injected daprd (1.16)
+      # refuses to start as anything but its image's user, 65532.
       securityContext:
         runAsNonRoot: true
-        runAsUser: {{ int $v.podSecurityContext.runAsUser }}
-        runAsGroup: {{ int $v.podSecurityContext.runAsGroup }}
         fsGroup: {{ int $v.podSecurityContext.fsGroup }}
         seccompProfile:
           type: RuntimeDefault
@@ -117,6 +117,8 @@ spec:
             allowPrivilegeEscalation: false
             readOnlyRootFilesystem: true
             runAsNonRoot: true
+            runAsUser: {{ int $v.podSecurityContext.runAsUser }}
+            runAsGroup: {{ int $v.podSecurityContext.runAsGroup }}
             capabilities:
               drop:
                 - ALL
