@@ -16,6 +16,7 @@ import (
 	"github.com/dapr/dapr/cmd/daprd/app"
 	"github.com/dapr/dapr/pkg/components"
 	bindingsLoader "github.com/dapr/dapr/pkg/components/bindings"
+	nrLoader "github.com/dapr/dapr/pkg/components/nameresolution"
 	pubsubLoader "github.com/dapr/dapr/pkg/components/pubsub"
 	secretstoresLoader "github.com/dapr/dapr/pkg/components/secretstores"
 	stateLoader "github.com/dapr/dapr/pkg/components/state"
@@ -24,7 +25,9 @@ import (
 	"github.com/dapr/components-contrib/bindings"
 	"github.com/dapr/components-contrib/bindings/azure/eventhubs"
 	pgbinding "github.com/dapr/components-contrib/bindings/postgres"
+	nrkubernetes "github.com/dapr/components-contrib/nameresolution/kubernetes"
 	mqtt3 "github.com/dapr/components-contrib/pubsub/mqtt3"
+	secretkubernetes "github.com/dapr/components-contrib/secretstores/kubernetes"
 	"github.com/dapr/components-contrib/secretstores/local/env"
 	"github.com/dapr/components-contrib/secretstores/local/file"
 	pgstatev1 "github.com/dapr/components-contrib/state/postgresql/v1"
@@ -60,6 +63,11 @@ func init() {
 	// secretstores.local.file / secretstores.local.env.
 	secretstoresLoader.DefaultRegistry.RegisterComponent(file.NewLocalSecretStore, "local.file")
 	secretstoresLoader.DefaultRegistry.RegisterComponent(env.NewEnvSecretStore, "local.env")
+
+	// In Kubernetes mode daprd always loads the built-in `kubernetes` secret store and resolves
+	// app ids through the `kubernetes` name resolver: without them an injected sidecar exits.
+	secretstoresLoader.DefaultRegistry.RegisterComponent(secretkubernetes.NewKubernetesSecretStore, "kubernetes")
+	nrLoader.DefaultRegistry.RegisterComponent(nrkubernetes.NewResolver, "kubernetes")
 }
 
 func main() {
