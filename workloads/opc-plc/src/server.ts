@@ -1,6 +1,7 @@
 // The PLC simulator's OPC UA server: initialize, build the address space from the node
 // catalogue, start, then drive every variable from its clock. stop() is bounded.
 import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Namespace, UAObject, UAVariable } from 'node-opcua-address-space';
 import { OPCUACertificateManager } from 'node-opcua-certificate-manager';
 // Not the node-opcua umbrella (see opc-publisher/src/endpoint.ts); the basic types as
@@ -41,6 +42,10 @@ export async function startPlcServer(config: PlcConfig, log: Logger = createLogg
     automaticallyAcceptUnknownCertificate: config.autoAcceptCertificates,
   });
   await certificateManager.initialize();
+  // X.509 user tokens get a store of their own; node-opcua's default is under $HOME, which a
+  // read-only root filesystem (the Kubernetes pod) does not let it create.
+  const userCertificateManager = new OPCUACertificateManager({ rootFolder: join(config.pkiDir, 'user'), automaticallyAcceptUnknownCertificate: false });
+  await userCertificateManager.initialize();
 
   const server = new OPCUAServer({
     port: config.port,
@@ -54,6 +59,7 @@ export async function startPlcServer(config: PlcConfig, log: Logger = createLogg
     // asking for sampling interval 0 is served every change, none folded into a coalescing window.
     serverCapabilities: { minSupportedSampleRate: 0 },
     serverCertificateManager: certificateManager,
+    userCertificateManager,
     serverInfo: {
       applicationUri: `urn:nested-edge:${config.source}`,
       productUri: PLC_NAMESPACE_URI,
@@ -83,6 +89,7 @@ export async function startPlcServer(config: PlcConfig, log: Logger = createLogg
       if (!done) log.warn('server shutdown timed out', { graceMs });
     }
     await certificateManager.dispose();
+    await userCertificateManager.dispose();
   };
 
   try {
