@@ -199,10 +199,13 @@ export async function buildInvocationImage(opts: InvocationBuildOptions = {}): P
 
   log(`building ${ref} (context ${source.dir})`);
   const volumes = Object.entries(buildCacheVolumes());
+  const ca = hostCaBundle();
   for (const [host] of volumes) mkdirSync(host, { recursive: true });
   await runLogged('buildah', [
     ...storageFlags(), 'build', '--isolation', 'chroot', '--layers', '--force-rm', '--pull=never',
     '--timestamp', String(source.epoch),
+    // This machine's trust store (a TLS-intercepting proxy's CA is in it) for npm in stage 1.
+    ...(ca ? ['--secret', `id=build-ca,src=${ca}`] : []),
     ...Object.entries(buildArgs).flatMap(([k, v]) => ['--build-arg', `${k}=${v}`]),
     ...volumes.flatMap(([host, target]) => ['--volume', `${host}:${target}`]),
     '-f', join(source.dir, '.cnab', 'Dockerfile.buildah'), '-t', keyed, source.dir,
