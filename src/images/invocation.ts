@@ -11,15 +11,16 @@
 //   - BASE_IMAGE and GO_IMAGE are images made here (Node on the Debian base; this machine's Go
 //     toolchain on it), and the Go module/build caches and npm's cache are bind-mounted into the
 //     build (--volume) so a rebuild after a change does not download and compile everything again.
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { $ } from 'zx';
 import { toolsDir } from '../common/tools.js';
 import { defaultNodeImage, ensureBaseImages } from './base.js';
 import { buildah, inspectImage, runLogged, sh, storageFlags } from './buildah.js';
 import { actionEnv, BUNDLE_DIR, contextInputs, expandPorterTemplate, forBuildah, mixinBuildLines, readManifest, runScript, type PorterManifest } from './porter-template.js';
-import { runImage } from './smoke.js';
 import { stageSource, tagFor } from './source.js';
 import { hostArch, LOCAL_PREFIX, readPins, REPO_ROOT } from './versions.js';
 
@@ -29,6 +30,7 @@ export const TEMPLATE = 'cnab/Dockerfile.tmpl';
 export const MANIFEST = 'porter.yaml';
 export const INVOCATION_REPO = `${LOCAL_PREFIX}/invocation`;
 
+const execFileP = promisify(execFile);
 const shortKey = (...parts: string[]): string => createHash('sha256').update(parts.join('\0')).digest('hex').slice(0, 16);
 
 /** Persistent caches bind-mounted into the build: host dir -> path in the build containers. */
@@ -225,6 +227,27 @@ export interface SmokeCheck {
   detail: string;
 }
 
+type Run = (command: string[], env?: Record<string, string>, timeoutMs?: number) => Promise<{ code: number; stdout: string; stderr: string }>;
+
+/**
+ * One working container of `image` for several commands (vfs copies the whole root filesystem
+ * per container: one copy, not one per check). Each command runs as the image's user, in its
+ * working directory, with its environment plus `env`; a non-zero exit is returned, not thrown.
+ */
+async function withContainer<T>(image: string, fn: (run: Run) => Promise<T>): Promise<T> {
+  const ctr = await buildah(['from', '--pull-never', image]);
+  const run: Run = (command, env = {}, timeoutMs = 60_000) =>
+    execFileP('buildah', [...storageFlags(), 'run', '--isolation', 'chroot', ...Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]), ctr, '--', ...command], { timeout: timeoutMs, maxBuffer: 16 << 20 }).then(
+      (ok) => ({ code: 0, stdout: ok.stdout, stderr: ok.stderr }),
+      (err: { code?: number; stdout?: string; stderr?: string }) => ({ code: typeof err.code === 'number' ? err.code : -1, stdout: err.stdout ?? '', stderr: err.stderr ?? '' }),
+    );
+  try {
+    return await fn(run);
+  } finally {
+    await sh`buildah ${storageFlags()} rm ${ctr}`.nothrow();
+  }
+}
+
 /**
  * Runs the image as a CNAB driver would, without any credential: the install must fail with one
  * JSON document naming the missing kubeconfig. Then checks what the image holds (helm, the Dapr
@@ -236,30 +259,37 @@ export async function smokeInvocationImage(image: string, helmVersion = 'v3.22.0
   const check = (name: string, ok: boolean, detail: string): void => void checks.push({ name, ok, detail });
 
   const info = await inspectImage(image);
-  check('config: user 65532, workdir /cnab/app, CMD /cnab/app/run', info?.user === '65532' && info.workingDir === BUNDLE_DIR && JSON.stringify(info.cmd) === '["/cnab/app/run"]', JSON.stringify({ user: info?.user, workingDir: info?.workingDir, cmd: info?.cmd }));
+  if (!info) return [{ name: `${image} is in local storage`, ok: false, detail: 'not found' }];
+  check('config: user 65532, workdir /cnab/app, CMD /cnab/app/run', info.user === '65532' && info.workingDir === BUNDLE_DIR && JSON.stringify(info.cmd) === '["/cnab/app/run"]', JSON.stringify({ user: info.user, workingDir: info.workingDir, cmd: info.cmd }));
 
-  const install = await runImage({ image, env: actionEnv(manifest, 'install') }, 120_000);
-  const docs = install.stdout.split('\n').filter((l) => l.trim() !== '');
-  let error = '';
-  try {
-    error = docs.length === 1 ? String((JSON.parse(docs[0]!) as { error?: unknown }).error ?? '') : '';
-  } catch {
-    error = '';
-  }
-  check(
-    'install without a kubeconfig: non-zero exit, one JSON document whose error names the kubeconfig',
-    install.code !== 0 && docs.length === 1 && /credential kubeconfig: no kubeconfig at \/home\/nonroot\/\.kube\/config/.test(error),
-    `exit ${install.code}; stdout ${JSON.stringify(install.stdout.trim())}; stderr ${JSON.stringify(install.stderr.trim().slice(-400))}`,
-  );
+  await withContainer(image, async (run) => {
+    // What the driver runs: the image's ENTRYPOINT + CMD (/cnab/app/run), the action's environment.
+    const install = await run([...info.entrypoint, ...info.cmd], actionEnv(manifest, 'install'), 120_000);
+    const docs = install.stdout.split('\n').filter((l) => l.trim() !== '');
+    let error = '';
+    try {
+      error = docs.length === 1 ? String((JSON.parse(docs[0]!) as { error?: unknown }).error ?? '') : '';
+    } catch {
+      error = '';
+    }
+    check(
+      'install without a kubeconfig: non-zero exit, one JSON document whose error names the kubeconfig',
+      install.code !== 0 && docs.length === 1 && /credential kubeconfig: no kubeconfig at \/home\/nonroot\/\.kube\/config/.test(error),
+      `exit ${install.code}; stdout ${JSON.stringify(install.stdout.trim())}; stderr ${JSON.stringify(install.stderr.trim().slice(-400))}`,
+    );
 
-  const helm = await runImage({ image, args: ['helm', 'version', '--short'] });
-  check(`helm version --short prints ${helmVersion}`, helm.code === 0 && (helm.stdout.trim() === helmVersion || helm.stdout.trim().startsWith(`${helmVersion}+`)), helm.stdout.trim() || helm.stderr.trim());
+    const helm = await run(['helm', 'version', '--short']);
+    const helmOut = helm.stdout.trim();
+    check(`helm version --short prints ${helmVersion}`, helm.code === 0 && (helmOut === helmVersion || helmOut.startsWith(`${helmVersion}+`)), helmOut || helm.stderr.trim());
 
-  const files = [`dist/steps/main.js`, `vendor-charts/dapr-${daprVersion}/Chart.yaml`, 'charts', 'node_modules/js-yaml/package.json', 'src/topology/default-topology.yaml', 'package.json'];
-  const present = await runImage({ image, args: ['sh', '-c', `for f in ${files.join(' ')}; do test -e "$f" || echo "missing $f"; done; test ! -e porter.yaml || echo "porter.yaml not removed"; pwd`] });
-  check('the compiled steps, the charts and the vendored Dapr chart under /cnab/app; porter.yaml removed', present.code === 0 && present.stdout.trim() === BUNDLE_DIR, present.stdout.trim() || present.stderr.trim());
+    // porter.yaml: Porter's tail removes the copied one, then COPY .cnab /cnab brings the
+    // canonical manifest (.cnab/app/porter.yaml), which porter-runtime reads.
+    const files = ['dist/steps/main.js', `vendor-charts/dapr-${daprVersion}/Chart.yaml`, 'charts/broker/Chart.yaml', 'node_modules/js-yaml/package.json', 'src/topology/default-topology.yaml', 'package.json', 'porter.yaml', '/cnab/app/run'];
+    const present = await run(['sh', '-c', `for f in ${files.join(' ')}; do test -e "$f" || echo "missing $f"; done; test -x /cnab/app/run || echo "run not executable"; pwd`]);
+    check('the compiled steps, the charts, the vendored Dapr chart, the manifest and run under /cnab/app', present.code === 0 && present.stdout.trim() === BUNDLE_DIR, present.stdout.trim() || present.stderr.trim());
 
-  const id = await runImage({ image, args: ['id'] });
-  check('runs as uid 65532 (nonroot), group root', id.code === 0 && /^uid=65532\(nonroot\) gid=0\(root\)/.test(id.stdout.trim()), id.stdout.trim() || id.stderr.trim());
+    const id = await run(['id']);
+    check('runs as uid 65532 (nonroot), group root', id.code === 0 && /^uid=65532\(nonroot\) gid=0\(root\)/.test(id.stdout.trim()), id.stdout.trim() || id.stderr.trim());
+  });
   return checks;
 }
