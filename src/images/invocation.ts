@@ -171,7 +171,9 @@ export async function buildInvocationImage(opts: InvocationBuildOptions = {}): P
   const source = await stageSource('invocation', [...inputs, '.dockerignore', TEMPLATE]);
   const run = runScript(manifest);
   writeIfChanged(join(source.dir, '.cnab', 'Dockerfile'), dockerfile);
-  writeIfChanged(join(source.dir, '.cnab', 'Dockerfile.buildah'), buildahDockerfile);
+  // Outside .cnab: COPY .cnab /cnab puts all of .cnab into the image, and Porter's has no such file.
+  const buildahFile = join(source.dir, '.buildah', 'Dockerfile');
+  writeIfChanged(buildahFile, buildahDockerfile);
   writeIfChanged(join(source.dir, '.cnab', 'app', 'run'), run, 0o755);
   // Porter puts the canonical manifest there; porter-runtime reads it (the stand-in does not).
   writeIfChanged(join(source.dir, '.cnab', 'app', MANIFEST), readFileSync(join(source.dir, MANIFEST), 'utf8'));
@@ -210,7 +212,7 @@ export async function buildInvocationImage(opts: InvocationBuildOptions = {}): P
     ...(ca ? ['--secret', `id=build-ca,src=${ca}`] : []),
     ...Object.entries(buildArgs).flatMap(([k, v]) => ['--build-arg', `${k}=${v}`]),
     ...volumes.flatMap(([host, target]) => ['--volume', `${host}:${target}`]),
-    '-f', join(source.dir, '.cnab', 'Dockerfile.buildah'), '-t', keyed, source.dir,
+    '-f', buildahFile, '-t', keyed, source.dir,
   ], join(toolsDir(), 'images', 'logs', 'invocation.log'));
   const info = await inspectImage(keyed);
   if (!info) throw new Error(`buildah reported success but ${keyed} is not in local storage`);
