@@ -6,9 +6,13 @@
 // npm run images:rehearse [-- same options]
 //   Then the air-gap rehearsal: registries A (connected) and B (site) on 127.0.0.1, push to A,
 //   skopeo copy to B keeping digests, and print the EDGE_IMAGES mapping for B.
+// npm run images:invocation [-- --no-cache] [--smoke] [--json FILE]
+//   The bundle's invocation image from cnab/Dockerfile.tmpl, as `porter build` makes it (with a
+//   stand-in for Porter's runtime: docs/invocation-image.md); prints its ref. --smoke runs the checks.
 import { writeFileSync } from 'node:fs';
 import { ensureBaseImages } from './base.js';
 import { buildImages, type BuiltImage } from './build.js';
+import { buildInvocationImage, smokeInvocationImage } from './invocation.js';
 import { copyImages, pushImages, relocationMapping, type PushedImage } from './relocate.js';
 import { startRegistry } from './registry.js';
 import { KNOWN_IMAGES } from '../kubernetes/inputs.js';
@@ -18,12 +22,13 @@ const say = (line: string): void => void process.stderr.write(`[images] ${line}\
 
 class UsageError extends Error {}
 
-function parse(argv: string[]): { command: string; arches: Arch[]; only?: ImageName[]; noCache: boolean; json?: string } {
+function parse(argv: string[]): { command: string; arches: Arch[]; only?: ImageName[]; noCache: boolean; smoke: boolean; json?: string } {
   const [command = 'build', ...rest] = argv;
-  if (!['build', 'rehearse', 'base'].includes(command)) throw new UsageError(`unknown command ${command} (build, rehearse, base)`);
+  if (!['build', 'rehearse', 'base', 'invocation'].includes(command)) throw new UsageError(`unknown command ${command} (build, rehearse, base, invocation)`);
   let arches: Arch[] | undefined;
   let only: ImageName[] | undefined;
   let noCache = false;
+  let smoke = false;
   let json: string | undefined;
   for (let i = 0; i < rest.length; i++) {
     const a = rest[i]!;
@@ -31,6 +36,7 @@ function parse(argv: string[]): { command: string; arches: Arch[]; only?: ImageN
     if (a === '--arch') arches = value().split(',') as Arch[];
     else if (a === '--only') only = value().split(',') as ImageName[];
     else if (a === '--no-cache') noCache = true;
+    else if (a === '--smoke' && command === 'invocation') smoke = true;
     else if (a === '--json') json = value();
     else throw new UsageError(`unknown option ${a}`);
   }
@@ -45,7 +51,7 @@ function parse(argv: string[]): { command: string; arches: Arch[]; only?: ImageN
     arches = ARCHES.filter((x) => !cannotBuild(x));
     for (const x of ARCHES.filter((y) => cannotBuild(y))) say(`skipping ${x}: ${cannotBuild(x)}`);
   }
-  return { command, arches, only, noCache, json };
+  return { command, arches, only, noCache, smoke, json };
 }
 
 const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(1)} MB`;
@@ -58,6 +64,17 @@ function report(built: BuiltImage[], pushed?: PushedImage[]): string {
   return [`${'image'.padEnd(72)} ${'arch'.padEnd(6)} ${'size'.padStart(10)}`, ...rows].join('\n');
 }
 
+/** Builds (or finds) the invocation image, prints its ref; with --smoke, runs the checks too. */
+async function invocation(noCache: boolean, smoke: boolean, json?: string): Promise<void> {
+  const image = await buildInvocationImage({ noCache, log: say });
+  say(`${image.cached ? 'found' : 'built'} ${image.keyed} in ${image.seconds.toFixed(1)} s (${mb(image.bytes)})`);
+  const checks = smoke ? await smokeInvocationImage(image.ref) : [];
+  for (const c of checks) say(`${c.ok ? 'ok  ' : 'FAIL'} ${c.name}${c.ok ? '' : `: ${c.detail}`}`);
+  if (json) writeFileSync(json, JSON.stringify({ image: { ...image, dockerfile: undefined, buildahDockerfile: undefined }, checks }, null, 2) + '\n');
+  process.stdout.write(`${image.ref}\n`);
+  if (checks.some((c) => !c.ok)) process.exitCode = 1;
+}
+
 async function main(argv: string[]): Promise<void> {
   const opts = parse(argv);
   const started = Date.now();
@@ -65,6 +82,7 @@ async function main(argv: string[]): Promise<void> {
     for (const arch of opts.arches) say(`${arch}: ${Object.values(await ensureBaseImages(arch, say)).slice(1).join(', ')}`);
     return;
   }
+  if (opts.command === 'invocation') return invocation(opts.noCache, opts.smoke, opts.json);
   const built = await buildImages({ arches: opts.arches, names: opts.only, noCache: opts.noCache, log: say });
   say(`built in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   if (opts.command === 'build') {
