@@ -1,6 +1,6 @@
 // The invocation image's Dockerfile as `porter build` generates it from cnab/Dockerfile.tmpl
 // (src/images/porter-template.ts), and the stand-in runtime generated from porter.yaml. Fast:
-// text only, no buildah (test/invocation-image-build.test.ts builds and runs the image).
+// text only, no buildah (test/invocation-image-build.long.test.ts builds and runs the image).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
