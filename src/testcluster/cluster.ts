@@ -66,6 +66,8 @@ export const KWOK_NODE_ANNOTATION = 'kwok.x-k8s.io/node';
 export const KWOK_CIDR = '10.245.0.0/16';
 const KWOK_POD_CIDR = '10.245.0.1/24';
 const KWOK_NODE_IP = '10.245.1.1';
+/** Inside KWOK_CIDR too: apart from a real node's Service range, so the two tiers never share one. */
+const KWOK_SERVICE_CIDR = '10.245.128.0/20';
 
 function nodeReady(node: V1Node): boolean {
   return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
@@ -96,7 +98,7 @@ async function startOnce(options: TestClusterOptions): Promise<TestCluster> {
   const real = options.realNode ? { ...DEFAULT_NODE_NETWORK, ...(typeof options.realNode === 'object' ? options.realNode.network : {}) } : undefined;
   const nodeCount = real ? 1 : options.nodes ?? 2;
   if (!Number.isInteger(nodeCount) || nodeCount < 1 || nodeCount > 10) throw new Error(`nodes must be 1..10, got ${nodeCount}`);
-  const serviceCidr = real?.serviceCidr ?? options.serviceCidr ?? DEFAULT_NODE_NETWORK.serviceCidr;
+  const serviceCidr = real?.serviceCidr ?? options.serviceCidr ?? KWOK_SERVICE_CIDR;
   const dir = await mkdtemp(join(tmpdir(), 'edge-k8s-'));
   const logDir = options.logDir ?? join(dir, 'logs');
   const s = new Startup(dir, logDir, Date.now() + (options.timeoutMs ?? (real ? 180_000 : 90_000)), options.log ?? (() => {}));
@@ -106,7 +108,7 @@ async function startOnce(options: TestClusterOptions): Promise<TestCluster> {
     let before: HostSnapshot | undefined;
     if (real) before = await prepareHost(s, { ...real, serviceCidr }, guardId());
     else {
-      const guard = installGuard({ id: guardId(), cidrs: [serviceCidr, KWOK_CIDR] });
+      const guard = installGuard({ id: guardId(), cidrs: [...new Set([KWOK_CIDR, serviceCidr])] });
       s.defer('remove the network guard', () => removeGuard(guard));
     }
     const cp = await startControlPlane(s, { address: real?.gateway ?? '127.0.0.1', serviceCidr, clusterCidr: real?.podCidr });

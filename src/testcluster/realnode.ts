@@ -38,6 +38,12 @@ interface NodeImages {
 const LOCK = '/run/edge-real-node.pid';
 const HOST_RECORD = 'host-record.json';
 
+/** What the host was before the node started: sysctls and shared directories. */
+interface HostRecord {
+  sysctls: Record<string, string>;
+  before: HostSnapshot;
+}
+
 /** Pids whose command line names `dir` (every process of a node has its directory in its arguments). */
 function processesNaming(dir: string): number[] {
   const pids: number[] = [];
@@ -102,9 +108,10 @@ async function sweepDeadNode(dir: string, net: NodeNetwork): Promise<void> {
     // Its processes were started detached: they outlive a test process killed by SIGKILL.
     for (const pid of processesNaming(dir)) tryKill(pid);
     await killPodProcesses(0);
-    await sweepNode(dir, paths(dir).containerdSocket, { netns: [], kubepods: [], sharedDirs: {} });
-    const record = join(dir, HOST_RECORD);
-    if (existsSync(record)) restoreSysctls((JSON.parse(readFileSync(record, 'utf8')) as { sysctls: Record<string, string> }).sysctls);
+    const file = join(dir, HOST_RECORD);
+    const record = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as HostRecord) : undefined;
+    await sweepNode(dir, paths(dir).containerdSocket, record?.before ?? { netns: [], kubepods: [], sharedDirs: {} });
+    if (record) restoreSysctls(record.sysctls);
     rmSync(dir, { recursive: true, force: true });
   }
   removeNodeRules(checkPrerequisites());
@@ -137,7 +144,8 @@ export async function prepareHost(s: Startup, net: NodeNetwork, guardId: string)
   const before = snapshotHost();
   const sysctls = recordSysctls();
   // Also on disk: a run killed before its teardown is undone by the next one (sweepDeadNode).
-  writeFileSync(join(s.dir, HOST_RECORD), JSON.stringify({ sysctls }));
+  const record: HostRecord = { sysctls, before };
+  writeFileSync(join(s.dir, HOST_RECORD), JSON.stringify(record));
   s.defer('restore sysctls', () => restoreSysctls(sysctls));
   const guard = installGuard({ id: guardId, cidrs: [net.podCidr, net.serviceCidr], bridge: net.bridge });
   s.defer('remove the network guard', () => removeGuard(guard));
