@@ -78,17 +78,8 @@ key() {
   esac
 }
 
-# retry <cmd...>: the module proxy fails now and then; a second try (after a short pause) is
-# cheap because whatever compiled before the failure is in the Go build cache.
-retry() {
-  local n
-  for n in 1 2 3; do
-    "$@" && return 0
-    [[ $n == 3 ]] && return 1
-    echo "  (failed; retrying in $((n * 10)) s)" >&2
-    sleep $((n * 10))
-  done
-}
+# shellcheck source=lib/retry.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/retry.sh"
 
 # The wrapper module's dependencies, fetched once per run before the first build that needs them.
 fetched=0

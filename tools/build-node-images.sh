@@ -46,15 +46,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-retry() {
-  local n
-  for n in 1 2 3; do
-    "$@" && return 0
-    [[ $n == 3 ]] && return 1
-    echo "  (failed; retrying in $((n * 10)) s)" >&2
-    sleep $((n * 10))
-  done
-}
+# shellcheck source=lib/retry.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/retry.sh"
 
 # one_file_image <file> <path in image> <ref> <archive> <config...>: an image FROM scratch
 # holding only <file>, committed to the project's storage and saved as a docker-archive.
@@ -80,6 +73,24 @@ cached() {
 
 elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { print b - a }'; }
 
+# image <name> <key> <archive> <prepare> <file> <path in image> <ref> <config...>: unless cached,
+# runs <prepare> (which makes <file>) and one_file_image, then stamps <archive> with <key>.
+image() {
+  local name=$1 key=$2 archive=$3 prepare=$4 file=$5 dest=$6 ref=$7 start
+  shift 7
+  if cached "$name" "$key" "$archive"; then
+    printf '  %-10s cached\n' "$name"
+    return 0
+  fi
+  printf '  %-10s building...\n' "$name"
+  start=$(date +%s.%N)
+  rm -f "$STAMPS/image-$name"
+  "$prepare"
+  one_file_image "$file" "$dest" "$ref" "$archive" "$@"
+  echo "$key" >"$STAMPS/image-$name"
+  printf '  %-10s built in %.1f s\n' "$name" "$(elapsed "$start")"
+}
+
 echo "edge node images -> $IMAGES (pause ${PAUSE_VERSION} from kubernetes ${K8S_VERSION}, coredns ${COREDNS_VERSION})"
 
 # ---- pause --------------------------------------------------------------------------------
@@ -98,17 +109,8 @@ pause_key=$({
   echo "${PAUSE_CFLAGS[*]} user=65535:65535 ${PAUSE_REF}"
   sed -n '/^one_file_image()/,/^}/p' "${BASH_SOURCE[0]}"
 } | sha256sum | cut -c1-16)
-if cached pause "$pause_key" "$PAUSE_TAR"; then
-  printf '  %-10s cached\n' pause
-else
-  printf '  %-10s building...\n' pause
-  start=$(date +%s.%N)
-  rm -f "$STAMPS/image-pause"
-  gcc "${PAUSE_CFLAGS[@]}" -o "$work/pause" "$pause_c"
-  one_file_image "$work/pause" /pause "$PAUSE_REF" "$PAUSE_TAR" --user 65535:65535
-  echo "$pause_key" >"$STAMPS/image-pause"
-  printf '  %-10s built in %.1f s\n' pause "$(elapsed "$start")"
-fi
+prep_pause() { gcc "${PAUSE_CFLAGS[@]}" -o "$work/pause" "$pause_c"; }
+image pause "$pause_key" "$PAUSE_TAR" prep_pause "$work/pause" /pause "$PAUSE_REF" --user 65535:65535
 
 # ---- coredns ------------------------------------------------------------------------------
 coredns_bin=$EDGE_TOOLS_DIR/bin/coredns
@@ -122,17 +124,8 @@ coredns_key=$({
   echo "/coredns ${COREDNS_REF}"
   sed -n '/^one_file_image()/,/^}/p' "${BASH_SOURCE[0]}"
 } | sha256sum | cut -c1-16)
-if cached coredns "$coredns_key" "$COREDNS_TAR"; then
-  printf '  %-10s cached\n' coredns
-else
-  printf '  %-10s building...\n' coredns
-  start=$(date +%s.%N)
-  rm -f "$STAMPS/image-coredns"
-  cp "$coredns_bin" "$work/coredns"
-  one_file_image "$work/coredns" /coredns "$COREDNS_REF" "$COREDNS_TAR" --port 53/udp --port 53/tcp
-  echo "$coredns_key" >"$STAMPS/image-coredns"
-  printf '  %-10s built in %.1f s\n' coredns "$(elapsed "$start")"
-fi
+prep_coredns() { cp "$coredns_bin" "$work/coredns"; }
+image coredns "$coredns_key" "$COREDNS_TAR" prep_coredns "$work/coredns" /coredns "$COREDNS_REF" --port 53/udp --port 53/tcp
 
 printf '{"pause":{"archive":"%s","ref":"%s"},"coredns":{"archive":"%s","ref":"%s"}}\n' \
   "$PAUSE_TAR" "$PAUSE_REF" "$COREDNS_TAR" "$COREDNS_REF" >"$IMAGES/node-images.json.tmp"

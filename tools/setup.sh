@@ -26,6 +26,8 @@ for arg in "$@"; do
   esac
 done
 
+# shellcheck source=lib/retry.sh
+source tools/lib/retry.sh
 started=$(date +%s)
 step() { printf '[setup %4ss] %s\n' "$(( $(date +%s) - started ))" "$*"; }
 
@@ -42,10 +44,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   step "installing Debian packages: ${missing[*]}"
   [ "$(id -u)" = 0 ] || { echo "setup: installing ${missing[*]} needs root (run as root, or install them yourself)" >&2; exit 1; }
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
+  retry apt-get update -qq
   # The packages' own services are not used: every broker/proxy/database/runtime runs under our
   # supervision (the tests start their own containerd with their own config).
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  retry apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   for svc in mosquitto squid postgresql etcd docker-registry containerd; do
     if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then systemctl disable --now "$svc" >/dev/null 2>&1 || true; fi
   done
@@ -56,7 +58,7 @@ fi
 # --- npm dependencies and build --------------------------------------------------------------
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   step "installing npm dependencies (npm ci)"
-  npm ci --no-audit --no-fund --loglevel=error
+  retry npm ci --no-audit --no-fund --loglevel=error
 else
   step "npm dependencies up to date"
 fi
