@@ -63,9 +63,11 @@ interface OtlpFileLine {
 }
 type RawPoint = { attributes?: KeyValue[]; asInt?: string | number; asDouble?: number; timeUnixNano?: string; startTimeUnixNano?: string; count?: string | number };
 
+/** The file's complete lines: a collector may be writing the last one while it is read. */
 function lines(file: string): OtlpFileLine[] {
   if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as OtlpFileLine);
+  const text = readFileSync(file, 'utf8');
+  return text.slice(0, text.lastIndexOf('\n') + 1).split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as OtlpFileLine);
 }
 
 /** OTLP span kinds, as numbers in OTLP JSON. */

@@ -48,7 +48,7 @@ function cgroupPids(dir: string): number[] {
   return [...new Set(pids)];
 }
 
-function signal(pids: number[], sig: NodeJS.Signals): void {
+export function signal(pids: number[], sig: NodeJS.Signals): void {
   for (const pid of pids) {
     try {
       process.kill(pid, sig);
@@ -67,19 +67,23 @@ export async function killPodProcesses(graceMs = 3_000): Promise<void> {
   signal(pidsNow(), 'SIGKILL');
 }
 
-/** containerd shims serving our socket (they outlive containerd by design). */
-export function shimPids(socket: string): number[] {
+/** Pids whose command line (as arguments) passes `match`. */
+export function pidsByCommandLine(match: (args: string[]) => boolean): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
     try {
-      const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (args[0]?.includes('containerd-shim') && args.includes(socket)) pids.push(Number(entry));
+      if (match(readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0'))) pids.push(Number(entry));
     } catch {
       // exited meanwhile
     }
   }
   return pids;
+}
+
+/** containerd shims serving our socket (they outlive containerd by design). */
+export function shimPids(socket: string): number[] {
+  return pidsByCommandLine((args) => (args[0]?.includes('containerd-shim') ?? false) && args.includes(socket));
 }
 
 /** After containerd stopped: shims, mounts, namespaces, cgroups and shared-dir entries that are ours. */

@@ -3,7 +3,7 @@
 // The host is prepared first (guards before any pod exists) and every change is undone through
 // the Startup's teardown stack. Facts behind each setting: shared/notes/real-pods.md.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, AppsV1Api, KubeConfig, KubernetesObjectApi, type V1Node } from '@kubernetes/client-node';
@@ -15,7 +15,7 @@ import { corednsObjects } from './coredns.js';
 import { installGuard, removeGuard } from './guard.js';
 import { addBridge, addRoute, destroyIpsets, ipsets, recordSysctls, removeBridge, removeChains, removeRoute, restoreSysctls, writeSysctl } from './host.js';
 import { containerdConfig, cniConfig, kubeletArgs, kubeletConfig, kubeProxyConfig, NODE_NAME, paths, CNI_BIN_DIR, type NodeLayout, type NodeNetwork } from './node-config.js';
-import { killPodProcesses, NODE_CHAIN_PREFIXES, NODE_IPSET_PREFIXES, nodeLeftovers, snapshotHost, sweepNode, type HostSnapshot } from './node-sweep.js';
+import { killPodProcesses, NODE_CHAIN_PREFIXES, NODE_IPSET_PREFIXES, nodeLeftovers, pidsByCommandLine, signal, snapshotHost, sweepNode, type HostSnapshot } from './node-sweep.js';
 import { pidAlive } from './pids.js';
 import type { Startup } from './startup.js';
 
@@ -42,28 +42,6 @@ const HOST_RECORD = 'host-record.json';
 interface HostRecord {
   sysctls: Record<string, string>;
   before: HostSnapshot;
-}
-
-/** Pids whose command line names `dir` (every process of a node has its directory in its arguments). */
-function processesNaming(dir: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(dir)) pids.push(Number(entry));
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return pids;
-}
-
-function tryKill(pid: number): void {
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    // already gone
-  }
 }
 
 function nodeImages(): NodeImages {
@@ -106,7 +84,7 @@ async function takeLock(s: Startup, net: NodeNetwork): Promise<void> {
 async function sweepDeadNode(dir: string, net: NodeNetwork): Promise<void> {
   if (dir.startsWith(tmpdir()) && existsSync(dir)) {
     // Its processes were started detached: they outlive a test process killed by SIGKILL.
-    for (const pid of processesNaming(dir)) tryKill(pid);
+    signal(pidsByCommandLine((args) => args.some((a) => a.includes(dir))), 'SIGKILL');
     await killPodProcesses(0);
     const file = join(dir, HOST_RECORD);
     const record = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as HostRecord) : undefined;
