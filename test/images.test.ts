@@ -58,10 +58,13 @@ const rootPackage = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'ut
 test.before(async () => {
   const arches = ARCHES.filter((a) => !cannotBuild(a));
   for (const a of ARCHES.filter((x) => cannotBuild(x))) say(`not building ${a}: ${cannotBuild(a)}`);
-  // The foreign architecture for one workload, one service and one Dapr image (placement: the
-  // control-plane binary with the fewest packages to cross-compile); `npm run images` builds it
-  // for all thirteen (each Go image one more cross-compilation: 1.5 to several minutes cold here).
-  built = await timed('build (npm run images)', () => buildImages({ arches, foreignArchNames: ['temperature-sensor', 'mosquitto'], log: say }));
+  // The foreign architecture for one workload and one service; `npm run images` builds it for all
+  // thirteen (a Go image for arm64 is one more cross-compilation: the first about 7 minutes cold).
+  // uvu reports a failed hook as every test failing, without its error: say it here.
+  built = await timed('build (npm run images)', () => buildImages({ arches, foreignArchNames: ['temperature-sensor', 'mosquitto'], log: say })).catch((err: unknown) => {
+    say(`build failed: ${err instanceof Error ? err.message : String(err)}`);
+    throw err;
+  });
 });
 
 test.after(async () => {
