@@ -16,8 +16,9 @@ export interface GuardSpec {
 }
 
 export interface GuardRecord extends GuardSpec {
+  /** `table:chain` of each chain made. */
   chains: string[];
-  /** The rules that jump into our chains, as `-A` argument lists (deleted with `-D`). */
+  /** The rules that jump into our chains, as `-t table -A ...` argument lists (deleted with `-D`). */
   jumps: string[][];
 }
 
