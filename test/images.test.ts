@@ -298,7 +298,7 @@ test('the collector image: --version, the config rendered for the Kubernetes top
     assert.match(await probeUntil(run, otlp, 'the collector accepting OTLP/HTTP'), /accepted/);
     // Written out by the file exporter (its own metrics, in the container's namespace) before the
     // SIGTERM: otelcol-edge 0.165.0 can reject at shutdown what a batch still holds when the file
-    // exporter serves several pipelines (README, Telemetry on Kubernetes).
+    // exporter serves several pipelines (docs/telemetry.md, known limits).
     const written = `fetch('http://127.0.0.1:8888/metrics').then((r) => r.text()).then((t) => { if (!/^otelcol_exporter_sent_spans\\{[^}]*exporter="file"[^}]*\\} 1$/m.test(t)) throw new Error('not written yet'); console.log('written'); })`;
     assert.match(await probeUntil(run, written, 'the span written by the file exporter'), /written/);
     assert.is(uidOf(run.containerPid()), 10001, 'the collector runs as uid 10001');

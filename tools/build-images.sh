@@ -8,7 +8,7 @@
 #   NODE_IMAGE=myreg.example/node:20.20.2-bookworm-slim tools/build-images.sh
 #   DEBIAN_IMAGE=myreg.example/debian:bookworm-slim tools/build-images.sh
 # Without Docker (this repo's development machines), `npm run images` builds every image with
-# buildah on base images made here from Debian packages (README, "Images and air-gapped install").
+# buildah on base images made here from Debian packages (docs/images-and-air-gap.md).
 # Tags: the package version and the git revision, so a tag always names the source it came from.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
