@@ -2,10 +2,16 @@
 // plane (real kube-apiserver, kwok nodes), a no-op upgrade, and uninstall. Prints the figures
 // and writes bench/results/install-time.json. A benchmark, not a test: nothing is asserted
 // beyond each step succeeding.
+//
+// --real-node (root): the same on one real node, every action through the invocation image run
+// as a Job (as Porter's kubernetes driver does), and two more figures: until every pod is Ready
+// and until the gateway has stored the first message. Writes install-time-real-node.json.
 import { rmSync } from 'node:fs';
 import { startTestCluster } from '../src/testcluster/cluster.js';
 import { bundleEnv, bundleWorkDir, createFakeVolumes, runStep } from '../src/testcluster/bundle-harness.js';
 import { K8S_VERSION, HELM_VERSION, KWOK_VERSION } from '../src/testcluster/versions.js';
+import { waitFor } from '../src/common/proc.js';
+import { everyPodReady, prepareBundleOnNode, storedSequences } from '../src/testcluster/bundle-on-node.js';
 import { machine, writeResult } from './harness.js';
 import { TARGETS as ALL_TARGETS } from './targets.js';
 
@@ -19,6 +25,7 @@ async function main(): Promise<void> {
     process.stdout.write(`install-time: ${SKIPPED_IN_QUICK}\n`);
     return;
   }
+  if (process.argv.includes('--real-node')) return realNode();
   const work = bundleWorkDir();
   const cluster = await startTestCluster({ nodes: 2 });
   const figures: Record<string, number> = {};
@@ -47,6 +54,51 @@ async function main(): Promise<void> {
   };
   writeResult('install-time', result);
   process.stdout.write(`| step | seconds | target |\n|---|---|---|\n| install (platform + app, 3 levels) | ${figures.installS!.toFixed(1)} | < ${TARGETS.installS} |\n| no-op upgrade | ${figures.noopUpgradeS!.toFixed(1)} | < ${TARGETS.noopUpgradeS} |\n| uninstall | ${figures.uninstallS!.toFixed(1)} | |\n`);
+}
+
+/** Seconds since `t0`. */
+const since = (t0: number): number => (Date.now() - t0) / 1000;
+
+async function realNode(): Promise<void> {
+  const cluster = await startTestCluster({ realNode: true });
+  const figures: Record<string, number> = {};
+  try {
+    const bundle = await prepareBundleOnNode(cluster, {}, (line) => process.stderr.write(`${line}\n`));
+    const t0 = Date.now();
+    const install = await bundle.porter('install');
+    if (install.exitCode !== 0) throw new Error(`install failed: ${install.logs.slice(-2000)}`);
+    figures.installJobS = install.ms / 1000;
+    await everyPodReady(cluster.kubeconfigPath);
+    figures.everyPodReadyS = since(t0);
+    await waitFor('the first message stored', async () => (await storedSequences(cluster.kubeconfigPath).catch(() => new Map())).size > 0, 300_000, 500);
+    figures.firstMessageStoredS = since(t0);
+    for (const [name, action] of [['noopUpgradeS', 'upgrade'], ['uninstallS', 'uninstall']] as const) {
+      const r = await bundle.porter(action);
+      if (r.exitCode !== 0) throw new Error(`${action} failed: ${r.logs.slice(-2000)}`);
+      figures[name] = r.ms / 1000;
+      process.stderr.write(`${action}: ${figures[name]!.toFixed(1)} s (${String(r.summary.changes ?? '-')} changes)\n`);
+    }
+  } finally {
+    await cluster.stop();
+  }
+  writeResult('install-time-real-node', {
+    benchmark: 'install-time-real-node',
+    at: new Date().toISOString(),
+    machine: machine(),
+    versions: { kubernetes: K8S_VERSION, helm: HELM_VERSION, dapr: '1.16.2' },
+    parameters: { topology: 'default (l4 <- l3 <- l2, namespaces per level), one real node, images imported, actions as Jobs of the invocation image', clusterStartupMs: cluster.startupMs },
+    figures,
+    targets: TARGETS,
+    met: { install: figures.everyPodReadyS! < TARGETS.installS, noopUpgrade: figures.noopUpgradeS! < TARGETS.noopUpgradeS },
+  });
+  process.stdout.write(
+    `| real node, through the invocation image | seconds | target |\n|---|---|---|\n` +
+      `| install Job (platform + app, 3 levels, helm --wait) | ${figures.installJobS!.toFixed(1)} | |\n` +
+      `| install until every pod Ready | ${figures.everyPodReadyS!.toFixed(1)} | < ${TARGETS.installS} |\n` +
+      `| install until the first message is stored | ${figures.firstMessageStoredS!.toFixed(1)} | |\n` +
+      `| no-op upgrade Job | ${figures.noopUpgradeS!.toFixed(1)} | < ${TARGETS.noopUpgradeS} |\n` +
+      `| uninstall Job | ${figures.uninstallS!.toFixed(1)} | |\n`,
+  );
 }
 
 main().catch((err: unknown) => {

@@ -82,6 +82,7 @@ test('bad inputs are refused before anything changes, each with what to fix', as
     ['bad otlp-endpoint', { EDGE_TELEMETRY: 'true', EDGE_OTLP_ENDPOINT: 'otlp.example.com:4317' }, /parameter otlp-endpoint: OTLP endpoint "otlp\.example\.com:4317": use http\(s\):\/\/host/],
     ['credentials in otlp-endpoint', { EDGE_TELEMETRY: 'true', EDGE_OTLP_ENDPOINT: 'https://edge:LeakMe@otlp.example.com' }, /otlp-endpoint must not carry credentials/],
     ['telemetry not a boolean', { EDGE_TELEMETRY: 'yes' }, /EDGE_TELEMETRY must be true or false/],
+    ['namespace-prefix not a DNS label', { EDGE_NAMESPACE_PREFIX: 'Edge_' }, /parameter namespace-prefix "Edge_" must be lowercase letters, digits and '-'/],
   ];
   for (const [name, env, message] of cases) {
     const r = await step('install', env);

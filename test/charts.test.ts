@@ -692,6 +692,17 @@ test('broker NetworkPolicy: workloads port from broker clients, children port fr
   assert.ok(!disabled.some((o) => o.kind === 'NetworkPolicy'));
 });
 
+test('every workload chart: a NetworkPolicy on its own pods, ingress from its own namespace only', () => {
+  for (const chart of WORKLOAD_CHARTS) {
+    const objects = render(chart, minimalValues(chart));
+    const np = only(objects, 'NetworkPolicy');
+    const spec = np.spec as unknown as NetworkPolicySpec;
+    assert.equal(spec.podSelector.matchLabels, (only(objects, 'Deployment').spec as { selector: { matchLabels: StringMap } }).selector.matchLabels, `${chart}: its own pods`);
+    assert.equal(spec.policyTypes, ['Ingress'], `${chart}: egress is not its business`);
+    assert.equal(spec.ingress, [{ from: [{ podSelector: {} }] }], `${chart}: from pods of its namespace, no namespaceSelector, no ipBlock`);
+  }
+});
+
 test('proxy: the generated squid.conf in a ConfigMap, its checksum on the pod, http_port checked, ingress from clients only', () => {
   const objects = render('proxy', withValues(minimalValues('proxy'), { networkPolicy: { childNamespaces: ['edge-l2'], childCIDRs: ['10.30.0.0/16'] } }), 'p');
   const cm = only(objects, 'ConfigMap');

@@ -2,7 +2,7 @@
 // only upward), and the topology's proxy/egress settings. No root needed.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { renderSquidConf } from '../src/config/squid.js';
+import { renderSquidConf, squidDomainList } from '../src/config/squid.js';
 import { INTERNET, linkAddresses, planNetwork, hostsFile, nodeOf } from '../src/netns/net.js';
 import { planProxies } from '../src/netns/proxies.js';
 import { DEFAULT_EGRESS, egressOf, proxyPortOf } from '../src/topology/model.js';
@@ -33,6 +33,14 @@ test('links: one /30 per link, only child-parent and top-internet, upper end .1'
 function httpAccess(conf: string): string[] {
   return conf.split('\n').filter((l) => l.startsWith('http_access '));
 }
+
+test('squid allow-list: each domain once, none a wildcard entry already covers (Squid refuses to start on such a list)', () => {
+  // porter.yaml's default, the Azure Arc endpoint list.
+  const arc = ['management.azure.com', 'login.microsoftonline.com', '.dp.kubernetesconfiguration.azure.com', 'mcr.microsoft.com', '.data.mcr.microsoft.com', 'gbl.his.arc.azure.com', '.his.arc.azure.com', 'guestnotificationservice.azure.com', '.servicebus.windows.net'];
+  assert.equal(squidDomainList(arc), arc.filter((d) => d !== 'gbl.his.arc.azure.com'));
+  assert.equal(squidDomainList(['.example.com', 'example.com', 'a.b.example.com', '.b.example.com', 'example.org', 'example.org']), ['.example.com', 'example.org']);
+  assert.equal(squidDomainList(['notexample.com', '.example.com']), ['notexample.com', '.example.com'], 'a suffix that is not a subdomain stays');
+});
 
 test('squid per level: denies first, one allow, deny all last, never an open proxy; chain only upward', () => {
   const t = loadTopology();

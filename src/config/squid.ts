@@ -36,6 +36,19 @@ export class SquidConfigError extends Error {}
 
 const DOMAIN = /^\.?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
+/**
+ * The allow-list as Squid accepts it: each domain once, and none that a wildcard
+ * entry already covers (".example.com" matches example.com and every subdomain; Squid refuses to
+ * start when a list holds both, e.g. the Arc endpoint list's "gbl.his.arc.azure.com" and
+ * ".his.arc.azure.com").
+ */
+export function squidDomainList(domains: string[]): string[] {
+  const unique = [...new Set(domains)];
+  const wildcards = unique.filter((d) => d.startsWith('.'));
+  const covered = (d: string) => wildcards.some((w) => w !== d && (d === w.slice(1) || d.endsWith(w)));
+  return unique.filter((d) => !covered(d));
+}
+
 export function renderSquidConf(input: SquidConfigInput): string {
   const problems: string[] = [];
   if (input.allowDomains.length === 0) problems.push('allowDomains is empty: name at least one destination domain, or no traffic can leave');
@@ -65,7 +78,7 @@ export function renderSquidConf(input: SquidConfigInput): string {
     ...(rt.dnsNameservers !== undefined && rt.dnsNameservers.length > 0 ? [`dns_nameservers ${rt.dnsNameservers.join(' ')}`] : []),
     '',
     `acl edge_clients src ${input.clientCidrs.join(' ')}`,
-    `acl allowed_domains dstdomain ${input.allowDomains.join(' ')}`,
+    `acl allowed_domains dstdomain ${squidDomainList(input.allowDomains).join(' ')}`,
     `acl connect_ports port ${input.connectPorts.join(' ')}`,
     'acl CONNECT method CONNECT',
     '',

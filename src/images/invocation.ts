@@ -4,9 +4,9 @@
 // with a .cnab directory, and the build run on this repo's own storage (src/images/buildah.ts).
 //
 // What differs from `porter build` (docs/invocation-image.md):
-//   - .cnab/app/run is a STAND-IN: a POSIX sh script generated from porter.yaml that runs the
-//     exec step of $CNAB_ACTION (runScript), not porter-runtime + the exec mixin binary; no
-//     .cnab/bundle.json, no .cnab/app/mixins, no runtimes;
+//   - .cnab/app/run is a STAND-IN: it starts .cnab/app/run.mjs, generated from porter.yaml, which
+//     runs the exec step of $CNAB_ACTION (src/images/standin-runtime.ts), not porter-runtime + the
+//     exec mixin binary; no .cnab/bundle.json, no .cnab/app/mixins, no runtimes;
 //   - `--link` is dropped from COPY (buildah 1.28 rejects it; same files in the image);
 //   - BASE_IMAGE and GO_IMAGE are images made here (Node on the Debian base; this machine's Go
 //     toolchain on it), and the Go module/build caches and npm's cache are bind-mounted into the
@@ -20,11 +20,13 @@ import { $ } from 'zx';
 import { toolsDir } from '../common/tools.js';
 import { defaultNodeImage, ensureBaseImages } from './base.js';
 import { buildah, inspectImage, runLogged, sh, storageFlags } from './buildah.js';
-import { actionEnv, BUNDLE_DIR, contextInputs, expandPorterTemplate, forBuildah, mixinBuildLines, readManifest, runScript, type PorterManifest } from './porter-template.js';
+import { actionEnv, BUNDLE_DIR, contextInputs, expandPorterTemplate, forBuildah, mixinBuildLines, readManifest, type PorterManifest } from './porter-template.js';
+import { runScript, standInModule } from './standin-runtime.js';
 import { stageSource, tagFor } from './source.js';
 import { hostArch, LOCAL_PREFIX, readPins, REPO_ROOT } from './versions.js';
 
-export { expandPorterTemplate, forBuildah, contextInputs, runScript, actionEnv, readManifest, type PorterTemplateOptions } from './porter-template.js';
+export { runScript, standInModule } from './standin-runtime.js';
+export { expandPorterTemplate, forBuildah, contextInputs, actionEnv, readManifest, type PorterTemplateOptions } from './porter-template.js';
 
 export const TEMPLATE = 'cnab/Dockerfile.tmpl';
 export const MANIFEST = 'porter.yaml';
@@ -33,14 +35,16 @@ export const INVOCATION_REPO = `${LOCAL_PREFIX}/invocation`;
 const execFileP = promisify(execFile);
 const shortKey = (...parts: string[]): string => createHash('sha256').update(parts.join('\0')).digest('hex').slice(0, 16);
 
-/** Persistent caches bind-mounted into the build: host dir -> path in the build containers. */
-export function buildCacheVolumes(): Record<string, string> {
-  const root = join(toolsDir(), 'invocation-cache');
-  return {
-    [join(root, 'go-mod')]: '/go/pkg/mod',
-    [join(root, 'go-build')]: '/root/.cache/go-build',
-    [join(root, 'npm')]: '/root/.npm',
-  };
+/**
+ * Persistent caches bind-mounted into the build: host dir -> path in the build containers. They
+ * are this machine's own Go and npm caches, which setup filled building helm (same toolchain,
+ * -trimpath, CGO off: the package builds are found in the cache) and running npm ci on the same
+ * lockfile, so even a first build neither downloads nor compiles them again.
+ */
+export async function buildCacheVolumes(goBin: string): Promise<Record<string, string>> {
+  const go = await goEnv(goBin, ['GOMODCACHE', 'GOCACHE']);
+  const npm = (await $({ quiet: true, nothrow: true })`npm config get cache`).stdout.trim() || join(process.env.HOME ?? '/root', '.npm');
+  return { [go.GOMODCACHE!]: '/go/pkg/mod', [go.GOCACHE!]: '/root/.cache/go-build', [npm]: '/root/.npm' };
 }
 
 // ---- the Go image (GO_IMAGE) ------------------------------------------------------------------
@@ -52,6 +56,8 @@ export interface GoImage {
   keyed: string;
   id: string;
   version: string;
+  /** The host's go, whose toolchain the image holds. */
+  goBin: string;
 }
 
 async function goEnv(goBin: string, names: string[]): Promise<Record<string, string>> {
@@ -116,7 +122,7 @@ export async function ensureGoImage(log: (line: string) => void = () => {}): Pro
     if (!info) throw new Error(`${keyed} was committed but is not in local storage`);
   }
   if ((await inspectImage(ref))?.id !== info.id) await buildah(['tag', keyed, ref]);
-  return { ref, keyed, id: info.id, version };
+  return { ref, keyed, id: info.id, version, goBin };
 }
 
 // ---- the invocation image -----------------------------------------------------------------------
@@ -169,12 +175,14 @@ export async function buildInvocationImage(opts: InvocationBuildOptions = {}): P
   // Dockerfile reads is staged, plus the recipe itself and .dockerignore.
   const inputs = contextInputs(dockerfile).filter((p) => p !== '.cnab');
   const source = await stageSource('invocation', [...inputs, '.dockerignore', TEMPLATE]);
-  const run = runScript(manifest);
+  const run = runScript();
+  const runModule = standInModule(manifest);
   writeIfChanged(join(source.dir, '.cnab', 'Dockerfile'), dockerfile);
   // Outside .cnab: COPY .cnab /cnab puts all of .cnab into the image, and Porter's has no such file.
   const buildahFile = join(source.dir, '.buildah', 'Dockerfile');
   writeIfChanged(buildahFile, buildahDockerfile);
   writeIfChanged(join(source.dir, '.cnab', 'app', 'run'), run, 0o755);
+  writeIfChanged(join(source.dir, '.cnab', 'app', 'run.mjs'), runModule);
   // Porter puts the canonical manifest there; porter-runtime reads it (the stand-in does not).
   writeIfChanged(join(source.dir, '.cnab', 'app', MANIFEST), readFileSync(join(source.dir, MANIFEST), 'utf8'));
 
@@ -187,7 +195,7 @@ export async function buildInvocationImage(opts: InvocationBuildOptions = {}): P
   if (!nodeInfo) throw new Error(`no Node base image ${node}`);
   const go = await ensureGoImage(log);
   const buildArgs = { BUNDLE_DIR, BASE_IMAGE: node, GO_IMAGE: go.ref };
-  const key = shortKey('invocation', hostArch(), source.hash, buildahDockerfile, run, JSON.stringify(buildArgs), nodeInfo.id, go.id);
+  const key = shortKey('invocation', hostArch(), source.hash, buildahDockerfile, run, runModule, JSON.stringify(buildArgs), nodeInfo.id, go.id);
   const keyed = `${INVOCATION_REPO}:build-${key}`;
   const version = manifest.version;
   const ref = `${INVOCATION_REPO}:${tagFor(version, source)}`;
@@ -202,7 +210,7 @@ export async function buildInvocationImage(opts: InvocationBuildOptions = {}): P
   }
 
   log(`building ${ref} (context ${source.dir})`);
-  const volumes = Object.entries(buildCacheVolumes());
+  const volumes = Object.entries(await buildCacheVolumes(go.goBin));
   const ca = hostCaBundle();
   for (const [host] of volumes) mkdirSync(host, { recursive: true });
   await runLogged('buildah', [

@@ -147,6 +147,8 @@ export interface ExecStep {
   arguments: string[];
   flags: Record<string, string>;
   envs: Record<string, string>;
+  /** The exec mixin's outputs: name and where in stdout (jsonPath). */
+  outputs: { name: string; jsonPath: string }[];
 }
 
 export interface ManifestParameter {
@@ -182,13 +184,16 @@ const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !
 const strings = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : []);
 const stringMap = (v: unknown): Record<string, string> => (isObj(v) ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, String(x)])) : {});
 
+const outputsOf = (v: unknown): ExecStep['outputs'] =>
+  (Array.isArray(v) ? v.filter(isObj) : []).map((o) => ({ name: String(o.name), jsonPath: typeof o.jsonPath === 'string' ? o.jsonPath : '' }));
+
 function execSteps(action: string, v: unknown): ExecStep[] {
   if (!Array.isArray(v)) throw new Error(`porter.yaml: action ${action} is not a list of steps`);
   return v.map((step, i) => {
     if (!isObj(step) || !isObj(step.exec)) throw new Error(`porter.yaml: step ${i + 1} of ${action} is not an exec step (only the exec mixin is supported here)`);
     const e = step.exec;
     if (typeof e.command !== 'string') throw new Error(`porter.yaml: step ${i + 1} of ${action} has no command`);
-    return { ...(typeof e.description === 'string' ? { description: e.description } : {}), command: e.command, arguments: strings(e.arguments), flags: stringMap(e.flags), envs: stringMap(e.envs) };
+    return { ...(typeof e.description === 'string' ? { description: e.description } : {}), command: e.command, arguments: strings(e.arguments), flags: stringMap(e.flags), envs: stringMap(e.envs), outputs: outputsOf(e.outputs) };
   });
 }
 
@@ -206,62 +211,6 @@ export function readManifest(text: string): PorterManifest {
     images[k] = { repository: v.repository, ...(v.tag !== undefined ? { tag: String(v.tag) } : {}), ...(v.digest !== undefined ? { digest: String(v.digest) } : {}) };
   }
   return { name: m.name, version: m.version, mixins, parameters: list<ManifestParameter>(m.parameters), credentials: list<ManifestCredential>(m.credentials), images, actions };
-}
-
-/**
- * Resolves the build-time expressions `${ bundle.name }`, `${ bundle.version }` and
- * `${ bundle.images.<name>.repository|tag|digest }` (the digest is empty until `porter publish`
- * relocates the images). Anything else (parameters, credentials, outputs) is resolved by Porter
- * at run time and is refused here.
- */
-export function resolveBundleExpressions(text: string, m: PorterManifest): string {
-  return text.replace(/\$\{\s*([^}]*?)\s*\}/g, (_all, expr: string) => {
-    if (expr === 'bundle.name') return m.name;
-    if (expr === 'bundle.version') return m.version;
-    const img = /^bundle\.images\.([A-Za-z0-9_-]+)\.(repository|tag|digest)$/.exec(expr);
-    const image = img ? m.images[img[1]!] : undefined;
-    if (img && image) return image[img[2] as 'repository' | 'tag' | 'digest'] ?? '';
-    throw new Error(`porter.yaml: cannot resolve \${ ${expr} } here (only bundle.name, bundle.version, bundle.images.*)`);
-  });
-}
-
-/** `value` as one single-quoted POSIX sh word. */
-export const shQuote = (value: string): string => `'${value.replace(/'/g, `'\\''`)}'`;
-
-/**
- * STAND-IN for Porter's runtime (/cnab/app/run = porter-runtime + the exec mixin), the one part
- * of the image that differs from a real `porter build`: a POSIX sh script that, for the action
- * in $CNAB_ACTION, exports the step's `envs` (bundle.* expressions resolved at build time) and
- * runs its command and arguments from BUNDLE_DIR, as the exec mixin would. The parameters and
- * credentials are expected in the environment and at their paths already (the CNAB driver puts
- * them there). Not done: outputs (Porter captures stdout for `summary`), multi-step actions,
- * `flags`, templates resolved at run time.
- */
-export function runScript(m: PorterManifest): string {
-  const cases = Object.entries(m.actions).map(([action, steps]) => {
-    if (steps.length !== 1) throw new Error(`porter.yaml: action ${action} has ${steps.length} steps; the stand-in runs exactly one`);
-    const step = steps[0]!;
-    if (Object.keys(step.flags).length) throw new Error(`porter.yaml: action ${action} uses exec flags, which the stand-in does not render`);
-    const exports = Object.entries(step.envs).map(([k, v]) => `    export ${k}=${shQuote(resolveBundleExpressions(v, m))}`);
-    const command = [step.command, ...step.arguments].map((w) => shQuote(resolveBundleExpressions(w, m))).join(' ');
-    return [`  ${shQuote(action)})`, ...exports, `    exec ${command}`, '    ;;'].join('\n');
-  });
-  return [
-    '#!/bin/sh',
-    `# STAND-IN for Porter's runtime, generated from porter.yaml by src/images/invocation.ts: NOT what`,
-    '# `porter build` puts here (porter-runtime and the exec mixin). It runs the exec step of',
-    '# $CNAB_ACTION with its envs; parameters and credentials must already be in place.',
-    'set -eu',
-    `cd ${shQuote(BUNDLE_DIR)}`,
-    'case "${CNAB_ACTION:-}" in',
-    ...cases,
-    '  *)',
-    `    echo "run: unknown action \\"\${CNAB_ACTION:-}\\" (${Object.keys(m.actions).join(', ')})" >&2`,
-    '    exit 2',
-    '    ;;',
-    'esac',
-    '',
-  ].join('\n');
 }
 
 const applies = (applyTo: string[] | undefined, action: string): boolean => !applyTo || applyTo.includes(action);
@@ -282,4 +231,15 @@ export function actionEnv(m: PorterManifest, action: string, values: Record<stri
   for (const p of m.parameters) if (p.env && applies(p.applyTo, action)) env[p.env] = envValue(p.name in values ? values[p.name] : p.default);
   for (const c of m.credentials) if (c.env && applies(c.applyTo, action) && c.name in credentials) env[c.env] = credentials[c.name]!;
   return env;
+}
+
+/**
+ * The files the CNAB driver mounts for `action`: each file parameter at its path (its value, or
+ * its default; Porter writes the file either way) and each credential with a path that is given.
+ */
+export function actionFiles(m: PorterManifest, action: string, parameterFiles: Record<string, string> = {}, credentialFiles: Record<string, string> = {}): Record<string, string> {
+  const files: Record<string, string> = {};
+  for (const p of m.parameters) if (p.type === 'file' && p.path && applies(p.applyTo, action)) files[p.path] = p.name in parameterFiles ? parameterFiles[p.name]! : envValue(p.default);
+  for (const c of m.credentials) if (c.path && applies(c.applyTo, action) && c.name in credentialFiles) files[c.path] = credentialFiles[c.name]!;
+  return files;
 }

@@ -194,6 +194,8 @@ export function readInputs(action: string | undefined, env: NodeJS.ProcessEnv = 
   }
   // The selection's form here; what it needs (routes, credentials) once the topology is read.
   if (inputs.sinks) problems.push(...parseSinks(inputs.sinks, 'parameter sinks').problems);
+  // Prefix + level name is each level's namespace: a DNS label, checked before anything is created.
+  if (!/^[a-z0-9]([-a-z0-9]{0,48})?$/.test(inputs.namespacePrefix) && inputs.namespacePrefix !== '') problems.push(`parameter namespace-prefix "${inputs.namespacePrefix}" must be lowercase letters, digits and '-', starting with a letter or digit, at most 49 characters (each level's namespace is the prefix plus its name, e.g. edge-l2)`);
   if (inputs.fluxEnabled && !inputs.fluxRepoUrl) problems.push('parameter flux-repo-url is required when flux-enabled=true');
   if (inputs.otlpEndpoint) problems.push(...otlpEndpointProblems(inputs.otlpEndpoint));
   if (!existsSync(topologyFile)) problems.push(`topology file ${topologyFile} does not exist`);

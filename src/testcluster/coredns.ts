@@ -4,8 +4,12 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 
 export const COREDNS_LABELS = { 'k8s-app': 'kube-dns' };
-/** Non-root: CoreDNS listens on 1053 and the Service maps 53 to it. */
-const PORT = 1053;
+/**
+ * Port 53 in the pod too, as on AKS and most clusters: a NetworkPolicy's egress ports match the
+ * pod's port after the Service's DNAT, and the charts allow DNS on 53. CoreDNS stays non-root:
+ * the pod's (safe, namespaced) sysctl lets it bind 53.
+ */
+const PORT = 53;
 
 export function corefile(): string {
   return [
@@ -59,7 +63,7 @@ export function corednsObjects(image: string, dnsIp: string): KubernetesObject[]
             priorityClassName: 'system-cluster-critical',
             // Default: the node's (empty) resolv.conf, not the cluster DNS it serves itself.
             dnsPolicy: 'Default',
-            securityContext: { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532 },
+            securityContext: { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, sysctls: [{ name: 'net.ipv4.ip_unprivileged_port_start', value: String(PORT) }] },
             containers: [
               {
                 name: 'coredns',

@@ -200,4 +200,6 @@ spec:
       affinity:
         {{- toYaml . | nindent 8 }}
       {{- end }}
+---
+{{ include "edge-workload.networkpolicy" $ctx }}
 {{- end }}
