@@ -13,9 +13,7 @@ export type Probe =
   /** An MQTT 3.1.1 CONNECT with no username, plain or over TLS with `ca` and no client certificate: "connack <rc>", "closed", "timeout" or an error. */
   | { kind: 'mqtt'; host: string; port: number; tls?: { ca: string; servername: string } }
   /** HTTP CONNECT through `proxy` to host:port, then GET /: "CONNECT <status>" when refused, else the response body. */
-  | { kind: 'connect'; proxy: string; proxyPort: number; host: string; port: number }
-  /** A plain HTTP GET: the response body, or the error. */
-  | { kind: 'http'; host: string; port: number; path: string };
+  | { kind: 'connect'; proxy: string; proxyPort: number; host: string; port: number };
 
 // Plain CommonJS for `node -e`: no dependency beyond Node's own modules.
 const PROBE_SCRIPT = String.raw`
@@ -58,12 +56,7 @@ const connect = (p) => settle((end) => {
   req.on('error', (e) => end(e.code || e.message));
   req.end();
 });
-const get = (p) => settle((end) => {
-  const req = http.get({ host: p.host, port: p.port, path: p.path, timeout: TIMEOUT }, (res) => { let b = ''; res.on('data', (d) => (b += d)); res.on('end', () => end(b)); });
-  req.on('timeout', () => { req.destroy(); end('timeout'); });
-  req.on('error', (e) => end(e.code || e.message));
-});
-const kinds = { tcp, mqtt, connect, http: get };
+const kinds = { tcp, mqtt, connect };
 const { probes, control } = JSON.parse(process.argv[1]);
 (async () => {
   const t0 = Date.now();
